@@ -4,7 +4,7 @@ Notation follows the lecture: ``z`` are the student's logits and ``p`` its distr
 teacher's logits and ``q`` its distribution, ``T`` the temperature, ``K`` the number of classes
 (or the vocabulary size for word-level distillation).
 
-All losses compute in float32 through ``log_softmax`` whatever the input dtype (float16, bfloat16,
+All losses compute in float32 (float64 stays float64) through ``log_softmax`` whatever the input dtype (float16, bfloat16,
 float32), so logits up to about 1e4 in size and temperatures from 0.05 to 100 give finite values
 and finite gradients.
 """
@@ -19,6 +19,11 @@ import torch.nn.functional as F
 from compresslib._checks import check_fraction, check_logits, check_same_shape, check_temperature
 
 
+def _at_least_float32(x: torch.Tensor) -> torch.Tensor:
+    """float16/bfloat16 upcast to float32; float32 and float64 kept as they are."""
+    return x.to(torch.promote_types(x.dtype, torch.float32))
+
+
 def softmax_with_temperature(logits: torch.Tensor, temperature: float, dim: int = -1) -> torch.Tensor:
     r"""Softened softmax: :math:`p_k = \exp(z_k / T) / \sum_i \exp(z_i / T)`.
 
@@ -31,11 +36,11 @@ def softmax_with_temperature(logits: torch.Tensor, temperature: float, dim: int 
         dim: the class dimension.
 
     Returns:
-        probabilities of the same shape and dtype as ``logits`` (computed in float32).
+        probabilities of the same shape and dtype as ``logits`` (computed in at least float32).
     """
     temperature = check_temperature(temperature)
     check_logits(logits, "logits")
-    return torch.softmax(logits.float() / temperature, dim=dim).to(logits.dtype)
+    return torch.softmax(_at_least_float32(logits) / temperature, dim=dim).to(logits.dtype)
 
 
 def _check_mask(mask: torch.Tensor, positions_shape: torch.Size) -> torch.Tensor:
@@ -96,7 +101,7 @@ def distillation_loss(
             it is 1 count, and the mean is over those positions.
 
     Returns:
-        a float32 scalar tensor.
+        a scalar tensor, float32 (float64 for float64 inputs).
     """
     temperature = check_temperature(temperature)
     check_logits(student_logits, "student_logits")
@@ -105,8 +110,8 @@ def distillation_loss(
     if mask is not None:
         mask = _check_mask(mask, student_logits.shape[:-1])
 
-    log_p = F.log_softmax(student_logits.float() / temperature, dim=-1)
-    q = F.softmax(teacher_logits.detach().float() / temperature, dim=-1)
+    log_p = F.log_softmax(_at_least_float32(student_logits) / temperature, dim=-1)
+    q = F.softmax(_at_least_float32(teacher_logits.detach()) / temperature, dim=-1)
     per_position = -(q * log_p).sum(dim=-1)
     loss = per_position[mask].mean() if mask is not None else per_position.mean()
     return loss * temperature**2 if scale_by_t2 else loss
@@ -157,7 +162,7 @@ def combined_loss_parts(
     valid = _check_labels(labels, student_logits, ignore_index)
     soft = distillation_loss(student_logits, teacher_logits, temperature, mask=valid)
     hard = F.cross_entropy(
-        student_logits.float().reshape(-1, student_logits.shape[-1]), labels.reshape(-1), ignore_index=ignore_index
+        _at_least_float32(student_logits).reshape(-1, student_logits.shape[-1]), labels.reshape(-1), ignore_index=ignore_index
     )
     return CombinedLoss(alpha * hard + (1 - alpha) * soft, hard, soft)
 
