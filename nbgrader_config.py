@@ -15,8 +15,9 @@ c.CourseDirectory.submitted_directory = "submitted"
 c.CourseDirectory.autograded_directory = "autograded"
 c.CourseDirectory.feedback_directory = "feedback"
 c.CourseDirectory.db_url = "sqlite:///gradebook.db"
-# Only the notebooks travel to students; data and models come from compresslib.
-c.CourseDirectory.include = ["*.ipynb"]
+# Only the notebooks travel to students (data and models come from compresslib): the jupytext sources
+# and the wrong-answer catalogs beside the solutions stay with the instructor.
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.py", "*.md"]
 
 # A student may delete a graded cell: put it back from the gradebook and grade it with the original tests.
 c.OverwriteCells.add_missing_cells = True

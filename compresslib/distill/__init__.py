@@ -1,4 +1,5 @@
-"""Knowledge distillation: soft targets, the distillation losses and the training step."""
+"""Knowledge distillation: soft targets, the distillation losses, the training step, hidden-state and
+attention losses, and students initialised from their teacher by layer skipping."""
 
 from compresslib.distill.losses import (
     CombinedLoss,
@@ -7,7 +8,18 @@ from compresslib.distill.losses import (
     distillation_loss,
     softmax_with_temperature,
 )
+from compresslib.distill.intermediate import (
+    attention_kl_loss,
+    attention_maps_loss,
+    attention_mse_loss,
+    hidden_cosine_loss,
+    hidden_mse_loss,
+    hidden_states_loss,
+    make_projections,
+    uniform_layer_map,
+)
 from compresslib.distill.step import kd_step, logits_of
+from compresslib.distill.student import init_student_from_teacher, num_layers_of, select_layers
 
 __all__ = [
     "CombinedLoss",
@@ -17,4 +29,15 @@ __all__ = [
     "kd_step",
     "logits_of",
     "softmax_with_temperature",
+    "attention_kl_loss",
+    "attention_maps_loss",
+    "attention_mse_loss",
+    "hidden_cosine_loss",
+    "hidden_mse_loss",
+    "hidden_states_loss",
+    "make_projections",
+    "uniform_layer_map",
+    "init_student_from_teacher",
+    "num_layers_of",
+    "select_layers",
 ]

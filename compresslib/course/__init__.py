@@ -1,0 +1,1 @@
+"""Course tooling: build the walkthroughs, release with nbgrader, grade submissions, the demo."""

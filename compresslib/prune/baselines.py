@@ -1,0 +1,81 @@
+r"""The BERT-ticket baselines (Chen et al., 2020, Table 2) and the winning-ticket criterion.
+
+- :math:`f(x; m_{IMP} \odot \theta_0)`: the IMP mask on the pre-trained weights (IMP itself);
+- :math:`f(x; m_{RP} \odot \theta_0)`: a random mask of the same sparsity (:func:`random_mask`);
+- :math:`f(x; m_{IMP} \odot \theta'_0)`: the IMP mask on randomly re-initialised weights
+  (:func:`reinitialize`);
+- :math:`f(x; m_{IMP} \odot \theta''_0)`: the IMP mask on the pre-trained weights shuffled within
+  each layer (:func:`shuffle_within_layers`).
+
+A subnetwork is a winning ticket when its mean accuracy over seeds is within one standard deviation
+of the full model's: :math:`\bar a_{sub} \ge \bar a_{full} - \sigma_{full}` (:func:`is_winning_ticket`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from compresslib.prune.mask import _named_tensors
+
+
+@torch.no_grad()
+def reinitialize(model: nn.Module, names, *, seed: int = 0, std: float | None = None) -> nn.Module:
+    r""":math:`\theta'_0`: draw the named weights afresh from :math:`\mathcal N(0, \sigma^2)` (BERT's
+    initialiser, :math:`\sigma` = ``config.initializer_range``, 0.02, unless ``std``) and zero the biases
+    of their modules, in place. Embeddings, LayerNorms and the classifier keep their values."""
+    if std is None:
+        std = float(getattr(getattr(model, "config", None), "initializer_range", 0.02))
+    generator = torch.Generator().manual_seed(int(seed))
+    modules = dict(model.named_modules())
+    for name, param in _named_tensors(model, names).items():
+        param.copy_(torch.randn(param.shape, generator=generator) * std)
+        module_name = name.rpartition(".")[0]
+        bias = getattr(modules.get(module_name), "bias", None)
+        if isinstance(bias, torch.Tensor):
+            bias.zero_()
+    return model
+
+
+@torch.no_grad()
+def shuffle_within_layers(model: nn.Module, names, *, seed: int = 0) -> nn.Module:
+    r""":math:`\theta''_0`: randomly permute the entries of each named weight tensor, in place (each
+    layer keeps its own multiset of values, so its magnitude distribution is unchanged)."""
+    generator = torch.Generator().manual_seed(int(seed))
+    for _, param in _named_tensors(model, names).items():
+        flat = param.detach().flatten()
+        perm = torch.randperm(flat.numel(), generator=generator).to(flat.device)
+        param.copy_(flat[perm].view_as(param))
+    return model
+
+
+def is_winning_ticket(full_accuracies, subnetwork_accuracies) -> dict:
+    """The criterion of Chen et al.: mean subnetwork accuracy >= mean full accuracy - one (sample)
+    standard deviation of the full model over seeds. Returns the verdict with the numbers it used."""
+    full = np.asarray(full_accuracies, dtype=float)
+    sub = np.asarray(subnetwork_accuracies, dtype=float)
+    if full.size == 0 or sub.size == 0:
+        raise ValueError("need at least one accuracy for the full model and for the subnetwork")
+    full_std = float(full.std(ddof=1)) if full.size > 1 else 0.0
+    bar = float(full.mean()) - full_std
+    return {
+        "winning": bool(sub.mean() >= bar),
+        "subnetwork_mean": float(sub.mean()),
+        "full_mean": float(full.mean()),
+        "full_std": full_std,
+        "threshold": bar,
+        "criterion": "mean accuracy over seeds >= full-model mean - 1 std (Chen et al., 2020)",
+    }
+
+
+def highest_winning_sparsity(full_accuracies, by_sparsity: dict) -> dict:
+    """The highest sparsity whose accuracies (``{sparsity: [acc per seed]}``) pass :func:`is_winning_ticket`."""
+    best = None
+    verdicts = {}
+    for sparsity in sorted(by_sparsity, key=float):
+        verdict = is_winning_ticket(full_accuracies, by_sparsity[sparsity])
+        verdicts[str(sparsity)] = verdict
+        if verdict["winning"]:
+            best = float(sparsity)
+    return {"sparsity": best, "verdicts": verdicts}
