@@ -62,22 +62,11 @@ def graded_alone(fn, **references):
             namespace[name] = value
 
 
-def _reference_softmax(logits, temperature, dim=-1):
-    from compresslib.distill import softmax_with_temperature
+def _references(*names: str) -> dict:
+    """The reference versions (compresslib's) of earlier functions, by the names the notebook uses."""
+    from compresslib import distill
 
-    return softmax_with_temperature(logits, temperature, dim=dim)
-
-
-def _reference_distillation_loss(student_logits, teacher_logits, temperature):
-    from compresslib.distill import distillation_loss
-
-    return distillation_loss(student_logits, teacher_logits, temperature)
-
-
-def _reference_combined_loss(student_logits, teacher_logits, labels, alpha, temperature):
-    from compresslib.distill import combined_loss
-
-    return combined_loss(student_logits, teacher_logits, labels, alpha, temperature)
+    return {name: getattr(distill, name) for name in names}
 
 
 def _cases(name: str) -> list[dict]:
@@ -116,7 +105,7 @@ def check_distillation_loss(fn) -> None:
         v = as_tensor(case["teacher_logits"], torch.float32)
         T = case["temperature"]
         what = f"distillation_loss at T={T} on a batch of {len(z)}"
-        with graded_alone(fn, softmax_with_temperature=_reference_softmax):
+        with graded_alone(fn, **_references("softmax_with_temperature")):
             value = to_number(_call(fn, what, z, v, T), what)
         diagnose(value, case["expected"], case["wrong"], what=what, rtol=1e-4, messages=LOSS_MESSAGES)
 
@@ -128,8 +117,7 @@ def check_combined_loss(fn) -> None:
         v = as_tensor(case["teacher_logits"], torch.float32)
         labels = torch.tensor(case["labels"])
         what = f"combined_loss with alpha={case['alpha']}, T={case['temperature']}"
-        with graded_alone(fn, softmax_with_temperature=_reference_softmax,
-                          distillation_loss=_reference_distillation_loss):
+        with graded_alone(fn, **_references("softmax_with_temperature", "distillation_loss")):
             value = to_number(_call(fn, what, z, v, labels, case["alpha"], case["temperature"]), what)
         diagnose(value, case["expected"], case["wrong"], what=what, rtol=1e-4, messages=COMBINED_MESSAGES)
 
@@ -183,8 +171,7 @@ def check_kd_step(fn) -> None:
     batch = {"features": torch.tensor(case["batch"]["features"]), "labels": torch.tensor(case["batch"]["labels"])}
     optimizer = torch.optim.SGD(student.parameters(), lr=case["lr"])
     what = "kd_step"
-    references = dict(softmax_with_temperature=_reference_softmax, distillation_loss=_reference_distillation_loss,
-                      combined_loss=_reference_combined_loss)
+    references = _references("softmax_with_temperature", "distillation_loss", "combined_loss")
     try:
         with graded_alone(fn, **references):
             result = fn(teacher, student, batch, optimizer, temperature=case["temperature"], alpha=case["alpha"])
