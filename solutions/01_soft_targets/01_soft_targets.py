@@ -132,6 +132,11 @@ loss = distillation_loss(z, v, 1.0)
 assert loss.dim() == 0, "return a scalar (average over the examples)"
 assert torch.isclose(loss, -(torch.softmax(v, -1) * torch.log_softmax(z, -1)).sum()), "at T = 1: -sum_k q_k log p_k"
 assert distillation_loss(v, v, 2.0) > 0, "a cross-entropy is not zero for identical distributions (it equals T^2 H(q))"
+by_hand = 2.0**2 * -(torch.softmax(v / 2, -1) * torch.log_softmax(z / 2, -1)).sum()
+assert torch.isclose(distillation_loss(z, v, 2.0), by_hand), "at T = 2: soften both with T, then multiply by T^2 = 4"
+zz, vv = torch.cat([z, v]), torch.cat([v, z])
+assert torch.isclose(distillation_loss(zz, vv, 1.0), (distillation_loss(z, v, 1.0) + distillation_loss(v, z, 1.0)) / 2), \
+    "average over the examples of the batch (not a sum)"
 print("visible tests passed")
 
 # %% [markdown]
@@ -197,6 +202,8 @@ v = torch.tensor([[3.0, 2.0, 1.0], [1.0, 1.0, 1.0]])
 y = torch.tensor([2, 0])
 assert torch.isclose(combined_loss(z, v, y, 1.0, 2.0), F.cross_entropy(z, y)), "alpha = 1: only the hard loss"
 assert torch.isclose(combined_loss(z, v, y, 0.0, 2.0), distillation_loss(z, v, 2.0)), "alpha = 0: only L_D"
+assert torch.isclose(combined_loss(z, v, y, 0.3, 2.0), 0.3 * F.cross_entropy(z, y) + 0.7 * distillation_loss(z, v, 2.0)), \
+    "alpha = 0.3: 0.3 * (cross-entropy at T = 1) + 0.7 * L_D"
 print("visible tests passed")
 
 # %% [markdown]
