@@ -212,3 +212,59 @@ def test_save_pretrained_round_trip(teacher, tmp_path):
     inputs = batch()
     with torch.no_grad():
         assert torch.equal(loaded(**inputs).logits, student(**inputs).logits)
+
+
+# ------------------------------------------------------------------------- notebook 02's fixtures
+
+
+def test_recorded_fixtures_match_the_library():
+    """The fixtures notebook 02 is graded against agree with init_student_from_teacher, and each recorded
+    wrong answer is told apart from the right one."""
+    import json
+    from pathlib import Path
+
+    from compresslib.runs.distill_fixtures import build_teacher
+    from compresslib.runs.distill import FIXTURES_PATH
+
+    fixtures = json.loads(Path(FIXTURES_PATH).read_text())
+    setting = fixtures["setting"]
+    teacher = build_teacher(setting["teacher_state_dict"])
+    student = init_student_from_teacher(teacher, setting["student_layers"]).eval()
+    inputs = {"input_ids": torch.tensor(setting["input_ids"]), "attention_mask": torch.tensor(setting["attention_mask"])}
+    with torch.no_grad():
+        logits = student(**inputs).logits
+    expected = torch.tensor(fixtures["init"]["student_logits"])
+    assert torch.allclose(logits, expected, atol=1e-5)
+    wrong = fixtures["init"]["wrong_answers"]
+    assert not torch.allclose(torch.tensor(wrong["first_k_layers"]["student_logits"]), expected, atol=1e-2)
+    assert not torch.allclose(torch.tensor(wrong["shared_not_copied"]["teacher_logits_after_student_step"]),
+                              torch.tensor(fixtures["init"]["teacher_logits"]), atol=1e-2)
+    step = fixtures["kd_step"]
+    assert abs(step["wrong_answers"]["no_t2"]["soft"] * 4 - step["soft"]) < 1e-4
+    assert abs(step["wrong_answers"]["teacher_train_mode"]["loss"] - step["loss"]) > 1e-3
+    assert step["wrong_answers"]["teacher_grads_enabled"]["teacher_grad_norm"] > 1e-3
+
+
+def test_fixture_kd_step_matches_the_library_kd_step():
+    import json
+    from pathlib import Path
+
+    from compresslib.distill import kd_step
+    from compresslib.runs.distill import FIXTURES_PATH
+    from compresslib.runs.distill_fixtures import _no_dropout, build_teacher
+
+    fixtures = json.loads(Path(FIXTURES_PATH).read_text())
+    setting, expected = fixtures["setting"], fixtures["kd_step"]
+    teacher = build_teacher(setting["teacher_state_dict"])
+    student = _no_dropout(init_student_from_teacher(teacher, setting["student_layers"]))
+    batch = {"input_ids": torch.tensor(setting["input_ids"]), "attention_mask": torch.tensor(setting["attention_mask"]),
+             "labels": torch.tensor(setting["labels"])}
+    optimizer = torch.optim.SGD(student.parameters(), lr=setting["step"]["lr"])
+    record = kd_step(teacher, student, batch, optimizer, temperature=setting["step"]["temperature"],
+                     alpha=setting["step"]["alpha"])
+    assert abs(record["loss"] - expected["loss"]) < 1e-5 and abs(record["soft"] - expected["soft"]) < 1e-5
+    student.eval()
+    with torch.no_grad():
+        after = student(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    assert torch.allclose(after, torch.tensor(expected["student_logits_after_step"]), atol=1e-5)
+    assert all(p.grad is None for p in teacher.parameters())
