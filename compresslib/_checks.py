@@ -64,3 +64,19 @@ def check_same_shape(student: torch.Tensor, teacher: torch.Tensor, student_name=
             f"{student_name} has shape {tuple(student.shape)} but {teacher_name} has shape {tuple(teacher.shape)}; "
             "they must match example for example (and position for position)"
         )
+
+
+def check_position_mask(mask: torch.Tensor, shape: torch.Size, what: str) -> torch.Tensor:
+    """Return ``mask`` as booleans, or raise unless it is a 0/1 tensor of ``shape`` selecting something.
+
+    ``what`` says which shape that is (e.g. "the logits' shape without the class dimension")."""
+    if not isinstance(mask, torch.Tensor):
+        raise ValueError(f"mask must be a tensor of shape {tuple(shape)} ({what}), got {type(mask).__name__}")
+    if mask.shape != shape:
+        raise ValueError(f"mask must have shape {tuple(shape)} ({what}), got {tuple(mask.shape)}")
+    if mask.dtype != torch.bool and not ((mask == 0) | (mask == 1)).all():
+        raise ValueError("mask must hold only 0/1 (or booleans): 1 marks a position that counts in the loss")
+    mask = mask.bool()
+    if not mask.any():
+        raise ValueError("mask selects no position: the loss would be an average over nothing")
+    return mask

@@ -28,6 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from compresslib._checks import check_position_mask
+
 HIDDEN_LOSSES = ("cosine", "mse")
 ATTENTION_LOSSES = ("kl", "mse")
 
@@ -45,19 +47,6 @@ def _check_tensor(x, name: str, dims: int | None = None) -> None:
         raise ValueError(f"{name} must have {dims} dimensions, got shape {tuple(x.shape)}")
     if not torch.isfinite(x).all():
         raise ValueError(f"{name} contains NaN or infinite values")
-
-
-def _check_mask(mask, shape: torch.Size, what: str) -> torch.Tensor:
-    if not isinstance(mask, torch.Tensor):
-        raise ValueError(f"mask must be a tensor of shape {tuple(shape)} ({what}), got {type(mask).__name__}")
-    if mask.shape != shape:
-        raise ValueError(f"mask must have shape {tuple(shape)} ({what}), got {tuple(mask.shape)}")
-    if mask.dtype != torch.bool and not ((mask == 0) | (mask == 1)).all():
-        raise ValueError("mask must hold only 0/1 (or booleans): 1 marks a position that counts")
-    mask = mask.bool()
-    if not mask.any():
-        raise ValueError("mask selects no position: the loss would be an average over nothing")
-    return mask
 
 
 def _masked_mean(per_position: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
@@ -98,7 +87,7 @@ def hidden_cosine_loss(
             "the cosine loss needs equal widths (use hidden_mse_loss with a projection when they differ)"
         )
     if mask is not None:
-        mask = _check_mask(mask, student_hidden.shape[:-1], "the hidden states' shape without the width")
+        mask = check_position_mask(mask, student_hidden.shape[:-1], "the hidden states' shape without the width")
     cosine = F.cosine_similarity(student_hidden.float(), teacher_hidden.detach().float(), dim=-1, eps=1e-8)
     return _masked_mean(1.0 - cosine, mask)
 
@@ -144,7 +133,7 @@ def hidden_mse_loss(
             f"projection=nn.Linear({student_hidden.shape[-1]}, {teacher_hidden.shape[-1]}) (see make_projections)"
         )
     if mask is not None:
-        mask = _check_mask(mask, student_hidden.shape[:-1], "the hidden states' shape without the width")
+        mask = check_position_mask(mask, student_hidden.shape[:-1], "the hidden states' shape without the width")
     projected = projection(student_hidden) if projection is not None else student_hidden
     if projected.shape != teacher_hidden.shape:
         raise ValueError(
@@ -183,7 +172,7 @@ def _check_attention(student_attention, teacher_attention, mask):
     b, _, s, k = student_attention.shape
     if s != k:
         raise ValueError("a mask needs self-attention maps (as many queries as keys)")
-    return _check_mask(mask, torch.Size((b, s)), "(batch, sequence), the attention mask")
+    return check_position_mask(mask, torch.Size((b, s)), "(batch, sequence), the attention mask")
 
 
 def attention_kl_loss(

@@ -16,7 +16,13 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
-from compresslib._checks import check_fraction, check_logits, check_same_shape, check_temperature
+from compresslib._checks import (
+    check_fraction,
+    check_logits,
+    check_position_mask,
+    check_same_shape,
+    check_temperature,
+)
 
 
 def _at_least_float32(x: torch.Tensor) -> torch.Tensor:
@@ -41,22 +47,6 @@ def softmax_with_temperature(logits: torch.Tensor, temperature: float, dim: int 
     temperature = check_temperature(temperature)
     check_logits(logits, "logits")
     return torch.softmax(_at_least_float32(logits) / temperature, dim=dim).to(logits.dtype)
-
-
-def _check_mask(mask: torch.Tensor, positions_shape: torch.Size) -> torch.Tensor:
-    if not isinstance(mask, torch.Tensor):
-        raise ValueError(f"mask must be a tensor of shape {tuple(positions_shape)}, got {type(mask).__name__}")
-    if mask.shape != positions_shape:
-        raise ValueError(
-            f"mask must have the logits' shape without the class dimension, {tuple(positions_shape)}, "
-            f"got {tuple(mask.shape)}"
-        )
-    if mask.dtype != torch.bool and not ((mask == 0) | (mask == 1)).all():
-        raise ValueError("mask must hold only 0/1 (or booleans): 1 marks a position that counts in the loss")
-    mask = mask.bool()
-    if not mask.any():
-        raise ValueError("mask selects no position: the loss would be an average over nothing")
-    return mask
 
 
 def distillation_loss(
@@ -108,7 +98,7 @@ def distillation_loss(
     check_logits(teacher_logits, "teacher_logits")
     check_same_shape(student_logits, teacher_logits)
     if mask is not None:
-        mask = _check_mask(mask, student_logits.shape[:-1])
+        mask = check_position_mask(mask, student_logits.shape[:-1], "the logits' shape without the class dimension")
 
     log_p = F.log_softmax(_at_least_float32(student_logits) / temperature, dim=-1)
     q = F.softmax(_at_least_float32(teacher_logits.detach()) / temperature, dim=-1)
