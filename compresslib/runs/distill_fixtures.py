@@ -10,7 +10,9 @@ and the expected values of
     sum of each of its tensors, plus the values that identify the catalogued wrong answers;
 (b) one distillation step (``T = 2``, ``alpha = 0.5``, SGD with ``lr = 0.1``, the student's dropout
     switched off so the step is deterministic, the teacher with dropout ``p = 0.1``): the loss and its
-    parts, the student's logits after the step, plus the wrong answers' values.
+    parts, the student's logits after the step, plus the wrong answers' values;
+(c) the layer choice ``every_other_layers(L)`` for a few even teacher depths ``L``: one layer out of two,
+    from layer 0, plus the first-``L/2``-layers and odd-layers mistakes.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ TEACHER_CONFIG = dict(vocab_size=32, hidden_size=8, num_hidden_layers=4, num_att
 INPUT_IDS = [[2, 7, 11, 5, 19, 3, 0, 0], [2, 23, 4, 9, 14, 30, 8, 3], [2, 6, 6, 17, 3, 0, 0, 0],
              [2, 12, 27, 21, 10, 16, 3, 0]]
 LABELS = [1, 0, 1, 0]
+EVERY_OTHER_DEPTHS = (4, 6, 8, 12)
 STEP = dict(temperature=2.0, alpha=0.5, lr=0.1, teacher_train_mode_seed=1234)
 COMMAND = "python -m compresslib.runs distill --fixtures-only"
 
@@ -134,6 +137,10 @@ def make_fixtures() -> dict:
 
     correct = _kd_step(teacher, _no_dropout(init_student_from_teacher(teacher, [0, 2])))
     assert torch.equal(_logits(teacher), _logits(build_teacher(state))), "the teacher changed during a correct step"
+    every_other = {"cases": [
+        {"num_teacher_layers": depth, "expected": list(range(0, depth, 2)),
+         "wrong": {"first_k": list(range(depth // 2)), "odd_layers": list(range(1, depth, 2))}}
+        for depth in EVERY_OTHER_DEPTHS]}
     return {
         "about": __doc__.strip(),
         "provenance": {
@@ -174,6 +181,7 @@ def make_fixtures() -> dict:
                     "teacher_logits_after_student_step": teacher_after_shared_step.tolist()},
             },
         },
+        "every_other_layers": every_other,
         "kd_step": {
             "loss": correct["loss"], "hard": correct["hard"], "soft": correct["soft"],
             "student_logits_after_step": correct["logits_after"],
