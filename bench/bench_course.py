@@ -1,6 +1,6 @@
 """Timings of the course pipeline (a benchmark that prints its figures; not a pass/fail test).
 
-    .venv/bin/python bench/bench_course.py            # notebook execution + autograde, per assignment
+    .venv/bin/python bench/bench_course.py [01_soft_targets ...]   # notebook execution + autograde
     .venv/bin/python bench/bench_course.py --demo     # also `make demo` end to end (after setup)
 
 Goals on a 2-core CPU: each solution notebook under 120 s top to bottom (02 and 03: under 300 s),
@@ -57,10 +57,11 @@ def time_autograde(assignment: str, repeats: int = 2) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("assignments", nargs="*", help="default: every assignment")
     parser.add_argument("--demo", action="store_true", help="also time `make demo` (setup already done)")
     args = parser.parse_args()
     print(f"machine: {platform.processor() or platform.machine()}, torch threads {torch.get_num_threads()}")
-    for assignment in assignments(ROOT):
+    for assignment in args.assignments or assignments(ROOT):
         seconds = time_notebook(assignment)
         grade, feedback = time_autograde(assignment)
         print(f"{assignment}: notebook top to bottom {seconds:.1f} s; autograde {grade:.1f} s per submission "
