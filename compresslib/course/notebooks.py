@@ -75,6 +75,8 @@ def execute(nb: nbformat.NotebookNode, cwd: Path, timeout: int = 600) -> nbforma
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(cwd)}},
                             record_timing=False)
     client.execute()
+    # Progress-bar widget state is large and means nothing outside a live kernel: keep the text outputs only.
+    nb.metadata.pop("widgets", None)
     return nb
 
 
