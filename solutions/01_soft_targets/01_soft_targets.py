@@ -117,7 +117,7 @@ def distillation_loss(student_logits, teacher_logits, temperature):
     """L_D = -(T^2 / N) sum_n sum_k q_nk log p_nk, p = softmax(z / T), q = softmax(v / T)."""
     ### BEGIN SOLUTION
     log_p = F.log_softmax(student_logits / temperature, dim=-1)
-    q = softmax_with_temperature(teacher_logits, temperature)
+    q = torch.softmax(teacher_logits / temperature, dim=-1)
     return -(q * log_p).sum(dim=-1).mean() * temperature**2
     ### END SOLUTION
 
