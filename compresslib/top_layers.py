@@ -85,7 +85,6 @@ class TopLayersTask:
         template = copy.deepcopy(model)
         template.bert.embeddings = CachedEmbeddings()
         template.bert.encoder.layer = nn.ModuleList(list(model.bert.encoder.layer)[n_layers - top_layers:])
-        del model
         return cls(template, train_batches, eval_batches, epochs, lr)
 
     def theta0(self) -> nn.Module:

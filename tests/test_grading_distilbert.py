@@ -3,21 +3,19 @@ nbgrader): the reference answers pass, every catalogued wrong answer fails its c
 a blank cell propagates NotImplementedError, and the fixture is what its recorder produces."""
 
 import copy
-import re
-from pathlib import Path
 
 import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from graded import ROOT, assert_blank_cells_score_zero, assert_catalog_entry_caught, solution_namespace
 
 from compresslib import combined_loss
 from compresslib.course.examples import wrong_answers
-from compresslib.course.notebooks import SOLUTION_REGION, from_source, grade_id, source_path
+from compresslib.course.notebooks import from_source, grade_id, source_path
 from compresslib.grading import GradingError, load_fixture
 from compresslib.grading import distilbert_student as checks
 
-ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENT = "02_distilbert_student"
 CATALOG = wrong_answers(ROOT, ASSIGNMENT)
 CHECKS = {
@@ -26,23 +24,11 @@ CHECKS = {
     "test_teacher_logits": ("teacher_logits", checks.check_teacher_logits),
     "test_distill_step": ("distill_step", checks.check_distill_step),
 }
-
-
-def _namespace() -> dict:
-    return {"torch": torch, "nn": nn, "F": F, "copy": copy, "combined_loss": combined_loss}
-
-
-def _solutions() -> dict:
-    """The notebook's solution cells, executed: grade_id -> function (the answers a student should give)."""
-    namespace = _namespace()
-    for cell in from_source(source_path(ROOT, ASSIGNMENT)).cells:
-        if cell.get("metadata", {}).get("nbgrader", {}).get("solution"):
-            exec(SOLUTION_REGION.sub(lambda m: m.group(1), cell.source), namespace)
-    return namespace
+IMPORTS = {"torch": torch, "nn": nn, "F": F, "copy": copy, "combined_loss": combined_loss}
 
 
 def test_notebook_solution_passes_every_check():
-    namespace = _solutions()
+    namespace = solution_namespace(ASSIGNMENT, IMPORTS)
     for name, check in CHECKS.values():
         check(namespace[name])
 
@@ -57,13 +43,8 @@ def test_every_graded_cell_has_a_check_and_the_points_add_up_to_10():
 @pytest.mark.parametrize("name", sorted(CATALOG))
 def test_each_wrong_answer_fails_its_check_with_its_message(name):
     entry = CATALOG[name]
-    namespace = _namespace()
-    exec(entry["code"], namespace)
-    function_name, check = CHECKS[entry["test"]]
-    assert entry["cell"] == function_name
-    with pytest.raises(GradingError) as caught:
-        check(namespace[function_name])
-    assert re.search(entry["message"], str(caught.value)), str(caught.value)
+    assert entry["cell"] == CHECKS[entry["test"]][0]
+    assert_catalog_entry_caught(ASSIGNMENT, IMPORTS, CHECKS, entry)
 
 
 def test_catalog_covers_the_issues_mistakes():
@@ -73,16 +54,11 @@ def test_catalog_covers_the_issues_mistakes():
 
 
 def test_not_implemented_propagates_so_a_blank_cell_scores_zero():
-    def blank(*args, **kwargs):
-        raise NotImplementedError()
-
-    for _, check in CHECKS.values():
-        with pytest.raises(NotImplementedError):
-            check(blank)
+    assert_blank_cells_score_zero(CHECKS)
 
 
 def test_other_plausible_mistakes_are_named():
-    namespace = _solutions()
+    namespace = solution_namespace(ASSIGNMENT, IMPORTS)
     make_student = namespace["make_student"]
 
     def no_head(teacher, layers):

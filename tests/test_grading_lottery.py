@@ -2,20 +2,17 @@
 nbgrader): the solution passes, every catalogued wrong answer fails with its message, other plausible
 mistakes are named too, a blank cell propagates NotImplementedError, and the fixtures carry provenance."""
 
-import re
-from pathlib import Path
-
 import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from graded import (ROOT, assert_blank_cells_score_zero, assert_catalog_entry_caught, assert_check_fails,
+                    solution_cell, solution_namespace as _solution_namespace)
 
 from compresslib.course.examples import wrong_answers
-from compresslib.course.notebooks import from_source, grade_id, solution_code, source_path
 from compresslib.grading import GradingError, load_fixture
 from compresslib.grading import lottery_tickets as checks
 
-ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENT = "03_lottery_tickets"
 CATALOG = wrong_answers(ROOT, ASSIGNMENT)
 CHECKS = {
@@ -27,14 +24,7 @@ CHECKS = {
 
 
 def solution_namespace(overrides=None) -> dict:
-    """The notebook's solution cells executed in order (with ``overrides``: grade_id -> code)."""
-    overrides = overrides or {}
-    namespace = {"torch": torch, "nn": nn, "F": F}
-    for cell in from_source(source_path(ROOT, ASSIGNMENT)).cells:
-        nbgrader = cell.get("metadata", {}).get("nbgrader", {})
-        if nbgrader.get("solution"):
-            exec(overrides.get(grade_id(cell), solution_code(cell.source)), namespace)
-    return namespace
+    return _solution_namespace(ASSIGNMENT, {"torch": torch, "nn": nn, "F": F}, overrides)
 
 
 def test_solution_passes_every_check():
@@ -52,12 +42,7 @@ def test_catalog_covers_every_mistake_of_the_issue():
 
 @pytest.mark.parametrize("name", sorted(CATALOG))
 def test_each_wrong_answer_fails_its_check_with_its_message(name):
-    entry = CATALOG[name]
-    namespace = solution_namespace({entry["cell"]: entry["code"]})
-    function_name, check = CHECKS[entry["test"]]
-    with pytest.raises(GradingError) as caught:
-        check(namespace[function_name])
-    assert re.search(entry["message"], str(caught.value)), str(caught.value)
+    assert_catalog_entry_caught(ASSIGNMENT, {"torch": torch, "nn": nn, "F": F}, CHECKS, CATALOG[name])
 
 
 @pytest.mark.parametrize("name", sorted(CATALOG))
@@ -76,8 +61,7 @@ def _replace(code: str, old: str, new: str) -> str:
 
 
 def _cell(grade: str) -> str:
-    cell = next(c for c in from_source(source_path(ROOT, ASSIGNMENT)).cells if grade_id(c) == grade)
-    return solution_code(cell.source)
+    return solution_cell(ASSIGNMENT, grade)
 
 
 @pytest.mark.parametrize(("cell", "old", "new", "message"), [
@@ -96,8 +80,7 @@ def test_other_plausible_mistakes_are_named(cell, old, new, message):
     code = _replace(_cell(cell), old, new)
     namespace = solution_namespace({cell: code})
     function_name, check = CHECKS["test_" + cell]
-    with pytest.raises(GradingError, match=message):
-        check(namespace[function_name])
+    assert_check_fails(check, namespace[function_name], message)
 
 
 PER_LAYER = """def magnitude_mask(weights, sparsity):
@@ -118,12 +101,7 @@ def test_per_layer_instead_of_global_is_named():
 
 
 def test_not_implemented_propagates_so_a_blank_cell_scores_zero():
-    def blank(*args, **kwargs):
-        raise NotImplementedError()
-
-    for _, check in CHECKS.values():
-        with pytest.raises(NotImplementedError):
-            check(blank)
+    assert_blank_cells_score_zero(CHECKS)
 
 
 def test_checks_do_not_call_compresslib_for_the_graded_function(monkeypatch):

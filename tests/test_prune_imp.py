@@ -1,7 +1,5 @@
 """IMP with rewinding on a tiny MLP: schedule, rewinding, standard pruning, resume, baselines."""
 
-import json
-
 import pytest
 import torch
 from torch import nn

@@ -170,7 +170,6 @@ def check_kd_step(fn) -> None:
     teacher.train()  # a correct kd_step puts it in eval mode itself
     batch = {"features": torch.tensor(case["batch"]["features"]), "labels": torch.tensor(case["batch"]["labels"])}
     optimizer = torch.optim.SGD(student.parameters(), lr=case["lr"])
-    what = "kd_step"
     references = _references("softmax_with_temperature", "distillation_loss", "combined_loss")
     try:
         with graded_alone(fn, **references):

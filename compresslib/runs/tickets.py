@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from compresslib.runs.common import cached, mean_std, provenance, read_json, seed_everything, write_json
+from compresslib.runs.common import cached, mean_std, provenance, seed_everything, write_json
 
 
 @dataclass
@@ -168,7 +168,7 @@ def run_imp(exp: Experiment, seed: int, *, rewind="init", rounds=None, out_dir=N
 
 def run_baseline(exp: Experiment, seed: int, method: str, r: int, imp) -> dict:
     """Train one baseline subnetwork at IMP round ``r``'s sparsity; cached as JSON."""
-    from compresslib.prune import MaskEnforcer, prunable_names, random_mask, reinitialize, shuffle_within_layers
+    from compresslib.prune import MaskEnforcer, random_mask, reinitialize, shuffle_within_layers
 
     mask = imp.mask(r)
     path = exp.out / f"seed{seed}" / f"{method}_round{r:02d}.json"
@@ -369,7 +369,7 @@ def markdown(results: dict) -> str:
     sps = list(results["curves"]["imp"])
     lines.append("| subnetwork | " + " | ".join(f"{100 * float(s):.0f}% sparse" for s in sps) + " |")
     lines.append("|---|" + "---|" * len(sps))
-    lines.append(f"| full model (0%) | " + " | ".join(pct(full["mean"], full["std"]) for _ in sps) + " |")
+    lines.append("| full model (0%) | " + " | ".join(pct(full["mean"], full["std"]) for _ in sps) + " |")
     for method, label in METHODS.items():
         c = results["curves"][method]
         lines.append(f"| {label} | " + " | ".join(pct(c[s]["mean"], c[s]["std"]) for s in sps) + " |")
