@@ -195,3 +195,18 @@ def time_inference(model: nn.Module, loader, *, device: torch.device | None = No
             torch.cuda.synchronize()
         best = min(best, time.perf_counter() - start)
     return best
+
+
+@torch.no_grad()
+def compare_inference_times(models: dict[str, nn.Module], loader, *, device: torch.device | None = None,
+                            rounds: int = 3, repeats: int = 3) -> dict[str, float]:
+    """``{name: seconds}`` for one pass of each model over ``loader``: the best of ``rounds`` interleaved
+    rounds of :func:`time_inference` (``repeats`` passes each). Interleaving spreads the machine's
+    drift (other jobs, clock changes) over every model instead of charging it to whichever ran first."""
+    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
+        raise ValueError(f"rounds must be a positive integer, got {rounds!r}")
+    best = {name: math.inf for name in models}
+    for _ in range(rounds):
+        for name, model in models.items():
+            best[name] = min(best[name], time_inference(model, loader, device=device, repeats=repeats))
+    return best
