@@ -6,6 +6,8 @@ submitted/<student>/<assignment>/  collected submissions (not in git)
 autograded/, feedback/, gradebook.db, grades.csv  made by grading (not in git)
 """
 
+import os
+
 c = get_config()  # noqa: F821  (nbgrader injects get_config)
 
 c.CourseDirectory.course_id = "compression-course-kit"
@@ -25,3 +27,8 @@ c.OverwriteCells.add_missing_cells = True
 c.ExecutePreprocessor.timeout = 600
 c.Execute.timeout = 600
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+
+# Grading (autograde, validate) runs each notebook's ungraded experiment cells (fine-tuning, sweeps) at
+# the tiny size the notebooks read from COMPRESSLIB_PROFILE: the graded cells and their tests are the
+# same, and a submission takes seconds instead of minutes. COMPRESSLIB_PROFILE=full grades at full size.
+os.environ.setdefault("COMPRESSLIB_PROFILE", "tiny")
