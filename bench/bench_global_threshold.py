@@ -2,9 +2,9 @@
 
 Finding the k-th smallest |w| over all prunable weights, three ways:
 
-- ``torch.sort`` of all scores, then index k-1 (what ``compresslib.prune`` uses, as a stable sort,
-  which also gives the exact, position-tie-broken selection);
-- ``torch.kthvalue``;
+- ``torch.sort`` of all scores, then index k-1 (what ``compresslib.prune.lowest_k`` uses on a GPU, as a
+  stable sort, which also gives the exact, position-tie-broken selection);
+- ``torch.kthvalue`` (what it uses on the CPU, followed by an exact tie fix-up);
 - ``torch.topk(k, largest=False)`` (its last value).
 
 Usage: ``python bench/bench_global_threshold.py [--numel 110000000] [--repeats 3] [--device cpu|cuda]``.

@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from compresslib.runs.common import cached, mean_std, provenance, seed_everything, write_json
+from compresslib.runs.common import cached, mean_std, provenance, read_json, seed_everything, write_json
 
 
 @dataclass
@@ -113,6 +113,8 @@ class Experiment:
         self.train_set, self.eval_set = train, evaluation
         self.eval_loader = make_loader(evaluation, self.tokenizer, batch_size=profile.eval_batch_size, shuffle=False)
         self.train_steps = max(1, int(round(profile.epochs * -(-len(train) // profile.batch_size))))
+        labels = evaluation["label"]
+        self.majority_class = max(labels.count(c) for c in set(labels)) / len(labels)  # accuracy of a constant guess
         self._theta0 = {}
 
     def theta0(self, seed: int):
@@ -328,6 +330,9 @@ def plot(results: dict, out: Path) -> list[str]:
                     capsize=3, label=label)
     ax.axhspan(100 * (full["mean"] - full["std"]), 100 * (full["mean"] + full["std"]), color="grey", alpha=0.2,
                label="full model ± 1 std")
+    if "majority_class" in results:
+        ax.axhline(100 * results["majority_class"], color="black", ls=":", lw=1,
+                   label="majority class (a constant guess)")
     ax.set_xlabel("sparsity of the encoder's linear weights (%)")
     ax.set_ylabel("test accuracy (%)")
     ax.set_title(f"Lottery tickets, MiniLM-L6 on Rotten Tomatoes ({results['profile']} profile, "
@@ -384,6 +389,8 @@ def markdown(results: dict) -> str:
         for m in METHODS for sp in results["curves"][m]))
     t = results["ticket"]
     best = "none" if t["sparsity"] is None else f"{100 * t['sparsity']:.0f}%"
+    if "majority_class" in results:
+        lines += ["", f"A constant guess of the majority class scores {pct(results['majority_class'])}%."]
     lines += ["", f"Highest winning-ticket sparsity: **{best}** "
               f"(criterion: IMP mean accuracy ≥ full mean − 1 std = {pct(full['mean'] - full['std'])}%).", ""]
     rw = results["rewinding"]
@@ -398,6 +405,17 @@ def markdown(results: dict) -> str:
               f"| {h['head_pruned']['heads']} heads left ({100 * h['head_fraction']:.0f}% removed, no retraining) | "
               f"{h['head_pruned']['time_s']:.2f} | {pct(h['head_pruned']['accuracy'])} |", ""]
     return "\n".join(lines)
+
+
+def invocations(previous_results: Path, seconds: float) -> list[dict]:
+    """Every invocation of a profile, oldest first, this one (``seconds`` long) last: a rerun that only
+    re-plots from cached parts keeps the time of the run that computed them on record."""
+    earlier = []
+    if previous_results.exists():
+        old = read_json(previous_results)
+        earlier = old.get("invocations") or [{"finished": old["provenance"]["created"],
+                                               "wall_seconds": old["wall_seconds_this_invocation"]}]
+    return earlier + [{"finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "wall_seconds": seconds}]
 
 
 def main(argv=None) -> int:
@@ -445,12 +463,13 @@ def main(argv=None) -> int:
     bar.update(1)
     bar.close()
     results = {"profile": profile.name, "config": asdict(profile), "train_steps_per_fine_tune": exp.train_steps,
-               "methods": METHODS}
+               "methods": METHODS, "majority_class": exp.majority_class}
     results.update(summarise(exp, imps, baselines))
     results["rewinding"] = rewinding
     results["heads"] = heads
     results["figures"] = plot(results, work)
     results["wall_seconds_this_invocation"] = time.perf_counter() - started
+    results["invocations"] = invocations(work / "results.json", results["wall_seconds_this_invocation"])
     results["provenance"] = provenance(asdict(profile), exp.device)
     results["provenance"]["command"] = f"python -m compresslib.runs tickets --profile {profile.name}" + (
         f" --out {args.out}" if args.out else "") + (f" --threads {args.threads}" if args.threads else "")
