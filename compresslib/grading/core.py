@@ -10,6 +10,7 @@ message names that mistake.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
@@ -96,3 +97,42 @@ def _short(t: torch.Tensor) -> str:
 
 def exactly_factor(ratio: float, factor: float, rel: float = 1e-4) -> bool:
     return math.isclose(ratio, factor, rel_tol=rel)
+
+
+def error_hint(error: Exception) -> str:
+    """A hint for the common transformers slips behind ``error`` ("" when there is none)."""
+    text = str(error)
+    if "SequenceClassifierOutput" in text or "ModelOutput" in text:
+        return " (a transformers model returns an output object: its logits are output.logits)"
+    if "unexpected keyword argument" in text and ("labels" in text or "teacher_logits" in text):
+        return " (pass the model only its inputs: drop 'labels' and 'teacher_logits' from the batch)"
+    return ""
+
+
+def call_student(fn, what: str, *args, **kwargs):
+    """``fn(*args, **kwargs)``, the student's function. If it raises (anything but NotImplementedError,
+    which must reach nbgrader so a blank cell scores 0, or a GradingError from a nested check), the
+    error becomes a GradingError saying which call failed, with a hint for the common transformers
+    slips, and the original kept as its cause."""
+    try:
+        return fn(*args, **kwargs)
+    except (NotImplementedError, GradingError):
+        raise
+    except Exception as error:
+        raise GradingError(f"{what} raised {type(error).__name__}: {error}{error_hint(error)}") from error
+
+
+@contextlib.contextmanager
+def graded_alone(fn, **references):
+    """Grade ``fn`` on its own merits: while it runs, the earlier functions it calls by name in the
+    student's notebook (e.g. their ``distillation_loss`` inside ``combined_loss``) are replaced by the
+    reference versions, so one mistake is not charged again in every later cell."""
+    namespace = getattr(fn, "__globals__", None)
+    present = {name: namespace[name] for name in references if namespace is not None and name in namespace}
+    try:
+        for name in present:
+            namespace[name] = references[name]
+        yield
+    finally:
+        for name, value in present.items():
+            namespace[name] = value

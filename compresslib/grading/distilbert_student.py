@@ -14,8 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from compresslib.grading.core import GradingError, load_fixture, to_number
-from compresslib.grading.soft_targets import graded_alone
+from compresslib.grading.core import GradingError, call_student, error_hint, graded_alone, load_fixture, to_number
 
 ASSIGNMENT = "02_distilbert_student"
 
@@ -32,26 +31,6 @@ def _fixture() -> dict:
 
 def _tolerance() -> dict:
     return dict(_fixture()["tolerance"])
-
-
-def _call(fn, what: str, *args, **kwargs):
-    try:
-        return fn(*args, **kwargs)
-    except NotImplementedError:
-        raise
-    except GradingError:
-        raise
-    except Exception as error:  # the student's code raised: say where, keep the original as the cause
-        raise GradingError(f"{what} raised {type(error).__name__}: {error}{_hint(error)}") from error
-
-
-def _hint(error: Exception) -> str:
-    text = str(error)
-    if "SequenceClassifierOutput" in text or "ModelOutput" in text:
-        return " (a transformers model returns an output object: its logits are output.logits)"
-    if "unexpected keyword argument" in text and ("labels" in text or "teacher_logits" in text):
-        return " (pass the model only its inputs: drop 'labels' and 'teacher_logits' from the batch)"
-    return ""
 
 
 # --- the tiny teacher and its inputs, rebuilt from the fixture -------------------------------------------
@@ -146,7 +125,7 @@ def check_every_other_layers(fn) -> None:
     for case in _fixture()["every_other_layers"]["cases"]:
         depth = case["num_teacher_layers"]
         what = f"every_other_layers({depth})"
-        got = _as_int_list(_call(fn, what, depth), what)
+        got = _as_int_list(call_student(fn, what, depth), what)
         if got == case["expected"]:
             continue
         for key, wrong in case["wrong"].items():
@@ -195,7 +174,7 @@ def check_make_student(fn) -> None:
     depth = fixture["setting"]["teacher_config"]["num_hidden_layers"]
     teacher = build_teacher()
     what = f"make_student(teacher, layers={layers})"
-    student = _call(fn, what, teacher, list(layers))
+    student = call_student(fn, what, teacher, list(layers))
     if not isinstance(student, nn.Module):
         raise GradingError(f"{what} should return the student model, got {type(student).__name__}")
 
@@ -303,7 +282,7 @@ def check_teacher_logits(fn) -> None:
     what = "teacher_logits(teacher, batch)"
     torch.manual_seed(_fixture()["setting"]["step"]["teacher_train_mode_seed"])
     try:
-        out = _call(fn, what, teacher, batch())
+        out = call_student(fn, what, teacher, batch())
     finally:
         probe.remove()
     if not probe.calls:
@@ -365,7 +344,7 @@ def check_distill_step(fn, **references) -> None:
             ) from error
         raise GradingError(f"{what} raised RuntimeError: {error}") from error
     except Exception as error:
-        raise GradingError(f"{what} raised {type(error).__name__}: {error}{_hint(error)}") from error
+        raise GradingError(f"{what} raised {type(error).__name__}: {error}{error_hint(error)}") from error
     finally:
         probe.remove()
 

@@ -6,7 +6,7 @@ Each ``check_*`` runs the student's function on the recorded cases of ``fixtures
 The checks never call compresslib's implementation of the function they grade: they compare with the
 stored values. Earlier functions that the graded one calls by name (``magnitude_mask`` inside
 ``prune_remaining``, ``prune_remaining`` and ``apply_mask`` inside ``imp_round``) are replaced by
-reference versions while it runs (:func:`~compresslib.grading.soft_targets.graded_alone`), so one
+reference versions while it runs (:func:`~compresslib.grading.core.graded_alone`), so one
 mistake costs points once.
 
 The notebook's conventions: weights and masks are ``{name: tensor}`` dicts, a mask holds 1 (kept) and
@@ -25,8 +25,7 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
-from compresslib.grading.core import GradingError, load_fixture
-from compresslib.grading.soft_targets import graded_alone
+from compresslib.grading.core import GradingError, call_student, graded_alone, load_fixture
 
 ASSIGNMENT = "03_lottery_tickets"
 
@@ -41,15 +40,6 @@ def _tolerance() -> dict:
 
 def _tensors(lists: Mapping) -> dict[str, torch.Tensor]:
     return {name: torch.tensor(value, dtype=torch.float32) for name, value in lists.items()}
-
-
-def _call(fn, what: str, *args, **kwargs):
-    try:
-        return fn(*args, **kwargs)
-    except (NotImplementedError, GradingError):
-        raise
-    except Exception as error:  # the student's code raised: say where, keep the original as the cause
-        raise GradingError(f"{what} raised {type(error).__name__}: {error}") from error
 
 
 # --- reference versions of the earlier functions (for graded_alone) ---------------------------------
@@ -183,7 +173,7 @@ def check_magnitude_mask(fn) -> None:
         shapes = " and ".join(f"{tuple(w.shape)}" for w in weights.values())
         what = f"magnitude_mask(weights of shapes {shapes}, sparsity={inputs['sparsity']})"
         before = {n: w.clone() for n, w in weights.items()}
-        out = _call(fn, what, weights, inputs["sparsity"])
+        out = call_student(fn, what, weights, inputs["sparsity"])
         if any(not torch.equal(before[n], weights[n]) for n in names):
             raise GradingError(f"{what} changed the weights it was given: compute a mask, leave the weights alone")
         _compare_mask(_as_mask(out, names, what), expected, wrong, names, what)
@@ -198,7 +188,7 @@ def check_prune_remaining(fn) -> None:
     previous_copy = {n: m.clone() for n, m in previous.items()}
     what = f"prune_remaining(weights, fraction={inputs['fraction']}, previous) with {int(previous['w'].sum())} of 12 weights remaining"
     with graded_alone(fn, **_references("magnitude_mask")):
-        out = _call(fn, what, weights, inputs["fraction"], previous)
+        out = call_student(fn, what, weights, inputs["fraction"], previous)
     if not torch.equal(previous["w"], previous_copy["w"]):
         raise GradingError(f"{what} modified the previous mask in place: return a new mask")
     mask = _as_mask(out, ["w"], what)
@@ -219,7 +209,7 @@ def _check_prune_remaining_global(fn) -> None:
     trained = {n: weights[n] * first[n] for n in names}
     what = "prune_remaining(two weight tensors, fraction=0.5, previous) with 4 of 10 weights remaining"
     with graded_alone(fn, **_references("magnitude_mask")):
-        out = _call(fn, what, trained, 0.5, {n: m.clone() for n, m in first.items()})
+        out = call_student(fn, what, trained, 0.5, {n: m.clone() for n, m in first.items()})
     mask = _as_mask(out, names, what)
     kept = int(_flat(mask, names).sum())
     if kept == 4:
@@ -280,7 +270,7 @@ def check_train_with_mask(fn) -> None:
     optimizer = torch.optim.AdamW(model.parameters(), lr=hyper["lr"], weight_decay=hyper["weight_decay"],
                                   betas=tuple(hyper["betas"]), eps=hyper["eps"])
     what = f"train_with_mask (AdamW, weight decay {hyper['weight_decay']}, {hyper['steps']} steps, 50% mask)"
-    _call(fn, what, model, {n: m.clone() for n, m in mask.items()}, optimizer, [(x, y)] * hyper["steps"])
+    call_student(fn, what, model, {n: m.clone() for n, m in mask.items()}, optimizer, [(x, y)] * hyper["steps"])
 
     state = {k: v.detach() for k, v in model.state_dict().items()}
     keys = list(state)
@@ -329,7 +319,7 @@ def check_imp_round(fn) -> None:
                f"{_mask_sparsity(mask_in, names):.2f})"
         given_theta0 = {k: v.clone() for k, v in theta0.items()}
         with graded_alone(fn, **references):
-            out = _call(fn, what, model, given_theta0, {n: m.clone() for n, m in mask_in.items()}, fraction, train)
+            out = call_student(fn, what, model, given_theta0, {n: m.clone() for n, m in mask_in.items()}, fraction, train)
         if not calls:
             raise GradingError(f"{what} never called train(model, mask): train first, then prune the trained weights")
         if any(not torch.equal(given_theta0[k], theta0[k]) for k in keys):

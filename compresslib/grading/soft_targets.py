@@ -7,12 +7,10 @@ does not match.
 
 from __future__ import annotations
 
-import contextlib
-
 import torch
 from torch import nn
 
-from compresslib.grading.core import GradingError, as_tensor, diagnose, load_fixture, to_number
+from compresslib.grading.core import GradingError, as_tensor, call_student, diagnose, graded_alone, load_fixture, to_number
 
 ASSIGNMENT = "01_soft_targets"
 
@@ -46,22 +44,6 @@ COMBINED_MESSAGES = {
 }
 
 
-@contextlib.contextmanager
-def graded_alone(fn, **references):
-    """Grade ``fn`` on its own merits: while it runs, the earlier functions it calls by name in the
-    student's notebook (e.g. their ``distillation_loss`` inside ``combined_loss``) are replaced by the
-    reference versions, so one mistake is not charged again in every later cell."""
-    namespace = getattr(fn, "__globals__", None)
-    present = {name: namespace[name] for name in references if namespace is not None and name in namespace}
-    try:
-        for name in present:
-            namespace[name] = references[name]
-        yield
-    finally:
-        for name, value in present.items():
-            namespace[name] = value
-
-
 def _references(*names: str) -> dict:
     """The reference versions (compresslib's) of earlier functions, by the names the notebook uses."""
     from compresslib import distill
@@ -73,21 +55,12 @@ def _cases(name: str) -> list[dict]:
     return load_fixture(ASSIGNMENT)[name]["cases"]
 
 
-def _call(fn, what: str, *args, **kwargs):
-    try:
-        return fn(*args, **kwargs)
-    except NotImplementedError:
-        raise
-    except Exception as error:  # the student's code raised: say where, keep the original as the cause
-        raise GradingError(f"{what} raised {type(error).__name__}: {error}") from error
-
-
 def check_softmax_with_temperature(fn) -> None:
     """The student's ``softmax_with_temperature(logits, temperature, dim=-1)`` against the fixtures."""
     for case in _cases("softmax_with_temperature"):
         logits = as_tensor(case["logits"], torch.float32)
         what = f"softmax_with_temperature(logits, temperature={case['temperature']}, dim={case['dim']})"
-        out = _call(fn, what, logits, case["temperature"], dim=case["dim"])
+        out = call_student(fn, what, logits, case["temperature"], dim=case["dim"])
         if not isinstance(out, torch.Tensor):
             raise GradingError(f"{what} should return a tensor, got {type(out).__name__}")
         if not case["wrong"] and not torch.isfinite(out).all():
@@ -106,7 +79,7 @@ def check_distillation_loss(fn) -> None:
         T = case["temperature"]
         what = f"distillation_loss at T={T} on a batch of {len(z)}"
         with graded_alone(fn, **_references("softmax_with_temperature")):
-            value = to_number(_call(fn, what, z, v, T), what)
+            value = to_number(call_student(fn, what, z, v, T), what)
         diagnose(value, case["expected"], case["wrong"], what=what, rtol=1e-4, messages=LOSS_MESSAGES)
 
 
@@ -118,7 +91,7 @@ def check_combined_loss(fn) -> None:
         labels = torch.tensor(case["labels"])
         what = f"combined_loss with alpha={case['alpha']}, T={case['temperature']}"
         with graded_alone(fn, **_references("softmax_with_temperature", "distillation_loss")):
-            value = to_number(_call(fn, what, z, v, labels, case["alpha"], case["temperature"]), what)
+            value = to_number(call_student(fn, what, z, v, labels, case["alpha"], case["temperature"]), what)
         diagnose(value, case["expected"], case["wrong"], what=what, rtol=1e-4, messages=COMBINED_MESSAGES)
 
 
