@@ -23,8 +23,11 @@ CHECKS = {
 }
 
 
+IMPORTS = {"torch": torch, "nn": nn, "F": F}
+
+
 def solution_namespace(overrides=None) -> dict:
-    return _solution_namespace(ASSIGNMENT, {"torch": torch, "nn": nn, "F": F}, overrides)
+    return _solution_namespace(ASSIGNMENT, IMPORTS, overrides)
 
 
 def test_solution_passes_every_check():
@@ -42,7 +45,7 @@ def test_catalog_covers_every_mistake_of_the_issue():
 
 @pytest.mark.parametrize("name", sorted(CATALOG))
 def test_each_wrong_answer_fails_its_check_with_its_message(name):
-    assert_catalog_entry_caught(ASSIGNMENT, {"torch": torch, "nn": nn, "F": F}, CHECKS, CATALOG[name])
+    assert_catalog_entry_caught(ASSIGNMENT, IMPORTS, CHECKS, CATALOG[name])
 
 
 @pytest.mark.parametrize("name", sorted(CATALOG))

@@ -118,26 +118,15 @@ class Experiment:
         self._theta0 = {}
 
     def theta0(self, seed: int):
-        """The pre-trained encoder with the classifier head initialised from ``seed`` (θ0 for that seed)."""
+        """A fresh copy of the pre-trained encoder with the classifier head initialised from ``seed`` (θ0)."""
         from compresslib.models import load_classifier
 
         if seed not in self._theta0:
-            model = load_classifier(seed=seed)
-            self._theta0[seed] = {k: v.clone() for k, v in model.state_dict().items()}
-            del model
-        model = self._fresh()
-        model.load_state_dict(self._theta0[seed])
-        return model
-
-    def _fresh(self):
-        from compresslib.models import load_classifier
-
-        if not hasattr(self, "_template"):
-            self._template = load_classifier(seed=0)
-        model = copy.deepcopy(self._template)
+            self._theta0[seed] = load_classifier(seed=seed).to(self.device)
+        model = copy.deepcopy(self._theta0[seed])
         if self.profile.freeze_word_embeddings:
             model.get_input_embeddings().weight.requires_grad_(False)
-        return model.to(self.device)
+        return model
 
     def train(self, seed: int, desc: str):
         from compresslib.training import fit, make_loader
@@ -289,18 +278,19 @@ def summarise(exp: Experiment, imps: dict, baselines: dict) -> dict:
             row[method] = [baselines[(s, method, r)]["accuracy"] for s in p.seeds]
         levels[sparsity] = row
     ticket = highest_winning_sparsity(full, {sp: row["imp"] for sp, row in levels.items()})
-    curves = {m: {str(sp): {"mean": mean_std(row[m])[0], "std": mean_std(row[m])[1], "per_seed": row[m]}
-                  for sp, row in levels.items()} for m in METHODS}
+    def summary(values):
+        mean, std = mean_std(values)
+        return {"mean": mean, "std": std, "per_seed": values}
+
+    curves = {m: {str(sp): summary(row[m]) for sp, row in levels.items()} for m in METHODS}
     fm, fs = mean_std(full)
     comparisons = {}
-    for sp, row in levels.items():
-        im, is_ = mean_std(row["imp"])
-        comparisons[str(sp)] = {
-            m: {"imp_minus": im - mean_std(row[m])[0],
-                "spread": max(is_, mean_std(row[m])[1]),
-                "imp_better_beyond_spread": (im - mean_std(row[m])[0]) > max(is_, mean_std(row[m])[1])}
-            for m in ("rp", "reinit", "shuffled")
-        }
+    for sp in curves["imp"]:
+        imp = curves["imp"][sp]
+        comparisons[sp] = {}
+        for m in ("rp", "reinit", "shuffled"):
+            gap, spread = imp["mean"] - curves[m][sp]["mean"], max(imp["std"], curves[m][sp]["std"])
+            comparisons[sp][m] = {"imp_minus": gap, "spread": spread, "imp_better_beyond_spread": gap > spread}
     return {
         "full": {"mean": fm, "std": fs, "per_seed": full},
         "curves": curves,
@@ -410,11 +400,7 @@ def markdown(results: dict) -> str:
 def invocations(previous_results: Path, seconds: float) -> list[dict]:
     """Every invocation of a profile, oldest first, this one (``seconds`` long) last: a rerun that only
     re-plots from cached parts keeps the time of the run that computed them on record."""
-    earlier = []
-    if previous_results.exists():
-        old = read_json(previous_results)
-        earlier = old.get("invocations") or [{"finished": old["provenance"]["created"],
-                                               "wall_seconds": old["wall_seconds_this_invocation"]}]
+    earlier = read_json(previous_results).get("invocations", []) if previous_results.exists() else []
     return earlier + [{"finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "wall_seconds": seconds}]
 
 
