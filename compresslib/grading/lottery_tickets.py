@@ -45,25 +45,35 @@ def _tensors(lists: Mapping) -> dict[str, torch.Tensor]:
 # --- reference versions of the earlier functions (for graded_alone) ---------------------------------
 
 
+def _to_library(mask: Mapping):
+    """A notebook mask ``{name: 0/1 tensor}`` as compresslib's :class:`~compresslib.prune.Mask`."""
+    from compresslib.prune import Mask
+
+    return Mask({n: torch.as_tensor(m).detach().cpu() != 0 for n, m in mask.items()})
+
+
+def _to_notebook(mask) -> dict[str, torch.Tensor]:
+    """compresslib's Mask as the notebook's ``{name: float 0/1 tensor}``."""
+    return {n: mask[n].float() for n in mask}
+
+
 def _ref_magnitude_mask(weights, sparsity):
     from compresslib.prune import magnitude_mask
 
-    mask = magnitude_mask({n: w.detach() for n, w in weights.items()}, sparsity, scope="global")
-    return {n: mask[n].float() for n in mask}
+    return _to_notebook(magnitude_mask({n: w.detach() for n, w in weights.items()}, sparsity, scope="global"))
 
 
 def _ref_prune_remaining(weights, fraction, previous):
-    from compresslib.prune import Mask, prune_remaining
+    from compresslib.prune import prune_remaining
 
-    previous = Mask({n: torch.as_tensor(m).detach().cpu() != 0 for n, m in previous.items()})
-    mask = prune_remaining({n: w.detach() for n, w in weights.items()}, fraction, previous, scope="global")
-    return {n: mask[n].float() for n in mask}
+    return _to_notebook(prune_remaining({n: w.detach() for n, w in weights.items()}, fraction, _to_library(previous),
+                                        scope="global"))
 
 
 def _ref_apply_mask(model, mask):
-    from compresslib.prune import Mask, apply_mask
+    from compresslib.prune import apply_mask
 
-    apply_mask(model, Mask({n: torch.as_tensor(m).detach().cpu() != 0 for n, m in mask.items()}))
+    apply_mask(model, _to_library(mask))
     return model
 
 
