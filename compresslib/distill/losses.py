@@ -16,6 +16,7 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
+from compresslib.answers import reference_answer
 from compresslib._checks import (
     check_fraction,
     check_logits,
@@ -30,6 +31,7 @@ def _at_least_float32(x: torch.Tensor) -> torch.Tensor:
     return x.to(torch.promote_types(x.dtype, torch.float32))
 
 
+@reference_answer("01_soft_targets")
 def softmax_with_temperature(logits: torch.Tensor, temperature: float, dim: int = -1) -> torch.Tensor:
     r"""Softened softmax: :math:`p_k = \exp(z_k / T) / \sum_i \exp(z_i / T)`.
 
@@ -49,6 +51,7 @@ def softmax_with_temperature(logits: torch.Tensor, temperature: float, dim: int 
     return torch.softmax(_at_least_float32(logits) / temperature, dim=dim).to(logits.dtype)
 
 
+@reference_answer("01_soft_targets")
 def distillation_loss(
     student_logits: torch.Tensor,
     teacher_logits: torch.Tensor,
@@ -136,6 +139,7 @@ class CombinedLoss(NamedTuple):
     soft: torch.Tensor
 
 
+@reference_answer("01_soft_targets")
 def combined_loss_parts(
     student_logits: torch.Tensor,
     teacher_logits: torch.Tensor,
@@ -157,6 +161,7 @@ def combined_loss_parts(
     return CombinedLoss(alpha * hard + (1 - alpha) * soft, hard, soft)
 
 
+@reference_answer("01_soft_targets")
 def combined_loss(
     student_logits: torch.Tensor,
     teacher_logits: torch.Tensor,

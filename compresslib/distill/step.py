@@ -12,6 +12,7 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
+from compresslib.answers import reference_answer
 from compresslib._checks import check_fraction, check_temperature
 from compresslib.distill.losses import combined_loss_parts
 
@@ -29,6 +30,7 @@ def model_inputs(batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v for k, v in batch.items() if k not in (LABELS_KEY, TEACHER_LOGITS_KEY)}
 
 
+@reference_answer("01_soft_targets", "02_distilbert_student")
 def kd_step(
     teacher: nn.Module | None,
     student: nn.Module,

@@ -46,6 +46,7 @@ from numbers import Integral
 
 import torch
 from torch import nn
+from compresslib.answers import reference_answer
 
 EVERY_OTHER = "every_other"
 RANDOM = "random"
@@ -76,6 +77,7 @@ def _check_int(value, name: str) -> int:
     return int(value)
 
 
+@reference_answer("02_distilbert_student")
 def select_layers(num_teacher_layers: int, layers="every_other") -> list[int] | None:
     """The teacher layers a student keeps, in order, or ``None`` for a randomly initialised student.
 
@@ -142,6 +144,7 @@ def _random_depth(num_teacher_layers: int, layers) -> int:
     return (num_teacher_layers + 1) // 2
 
 
+@reference_answer("02_distilbert_student")
 def init_student_from_teacher(
     teacher: nn.Module,
     layers="every_other",

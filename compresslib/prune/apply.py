@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from compresslib.answers import reference_answer
 from compresslib.prune.mask import Mask
 
 
@@ -31,6 +32,7 @@ def check_mask_fits(model: nn.Module, mask: Mask) -> dict[str, nn.Parameter]:
 
 
 @torch.no_grad()
+@reference_answer("03_lottery_tickets")
 def apply_mask(model: nn.Module, mask: Mask) -> nn.Module:
     """Set the pruned weights of ``model`` to zero in place: ``w <- m * w`` for each masked parameter."""
     for name, param in check_mask_fits(model, mask).items():
@@ -59,6 +61,7 @@ class MaskEnforcer:
             self._handles.append(param.register_hook(lambda grad, m=m: grad * m.to(grad.dtype)))
 
     @torch.no_grad()
+    @reference_answer("03_lottery_tickets")
     def __call__(self, model: nn.Module | None = None) -> None:
         for name, param in self._params.items():
             param.mul_(self._device_masks[name])

@@ -39,6 +39,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from compresslib.answers import reference_answer
 from compresslib._checks import check_fraction
 from compresslib.prune.apply import MaskEnforcer
 from compresslib.prune.magnitude import _check_scope, prune_remaining
@@ -119,6 +120,7 @@ class IMPResult:
         return _load_state(round_dir(self.out_dir, r) / "checkpoint.safetensors")
 
 
+@reference_answer("03_lottery_tickets")
 def iterative_magnitude_pruning(
     model: nn.Module,
     train: TrainFn,

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
+from compresslib.answers import reference_answer
 from compresslib._checks import check_fraction
 from compresslib.prune.mask import Mask, _named_tensors
 from compresslib.prune.targets import prunable_names
@@ -50,6 +51,7 @@ def _check_previous(previous: Mask | None, tensors: Mapping[str, torch.Tensor]) 
             raise ValueError(f"previous mask[{name!r}] has shape {tuple(previous[name].shape)}, weight has {tuple(t.shape)}")
 
 
+@reference_answer("03_lottery_tickets")
 def lowest_k(scores: torch.Tensor, k: int, *, method: str | None = None) -> torch.Tensor:
     """Boolean keep-mask of a 1-D ``scores``: False at the ``k`` lowest (ties broken by position).
 
@@ -95,6 +97,7 @@ def _count(n: int, n_pruned: int, amount: float, of: str) -> int:
     return target
 
 
+@reference_answer("03_lottery_tickets")
 def mask_from_scores(
     scores: Mapping[str, torch.Tensor],
     amount: float,
@@ -140,6 +143,7 @@ def mask_from_scores(
     return Mask(out)
 
 
+@reference_answer("03_lottery_tickets")
 def magnitude_mask(
     model_or_tensors,
     sparsity: float,
@@ -157,6 +161,7 @@ def magnitude_mask(
     return mask_from_scores({n: t.abs() for n, t in tensors.items()}, sparsity, scope=scope, of="all", previous=previous)
 
 
+@reference_answer("03_lottery_tickets")
 def prune_remaining(
     model_or_tensors,
     fraction: float,
