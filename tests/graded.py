@@ -1,19 +1,21 @@
 """What the in-process grading tests of every notebook share (tests/test_grading_*.py).
 
-The nbgrader pipeline test grades whole notebooks; these helpers grade single cells in-process, in
-seconds: run a notebook's solution cells (optionally with one cell replaced by a catalogued wrong
-answer), then call a graded check on the function the cell defines.
+The pipeline tests grade whole notebooks through nbgrader and the sandbox; these helpers grade single
+functions in-process, in seconds: run a notebook's solution cells (optionally with one cell replaced
+by a catalogued wrong answer), run a hidden test's harness on them as the sandbox would
+(``compresslib.capture``), send the report through JSON, and score it with the trusted judge.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
-import pytest
-
+from compresslib.capture import run_harness
 from compresslib.course.notebooks import from_source, grade_id, solution_code, source_path
-from compresslib.grading import GradingError
+from compresslib.grading.fixtures import hidden_inputs, load_fixture
+from compresslib.grading.judging import Verdict, score_report
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -35,26 +37,48 @@ def solution_cell(assignment: str, grade: str) -> str:
     return solution_code(cell.source)
 
 
-def assert_check_fails(check, function, message: str) -> None:
-    """``check(function)`` raises a GradingError whose text matches the regular expression ``message``."""
-    with pytest.raises(GradingError) as caught:
-        check(function)
-    assert re.search(message, str(caught.value)), str(caught.value)
+def graded_tests(assignment: str) -> list[str]:
+    return sorted(load_fixture(assignment)["tests"])
 
 
-def assert_catalog_entry_caught(assignment: str, base: dict, checks: dict, entry: dict) -> dict:
-    """The catalogued wrong answer ``entry`` fails its own check with its message; returns the namespace."""
-    namespace = solution_namespace(assignment, base, {entry["cell"]: entry["code"]})
-    function_name, check = checks[entry["test"]]
-    assert_check_fails(check, namespace[function_name], entry["message"])
-    return namespace
+def grade(assignment: str, test: str, namespace: dict) -> Verdict:
+    """One hidden test on the functions in ``namespace``: harness (as in the sandbox), JSON, judge."""
+    cases = hidden_inputs(assignment)[test]["cases"]
+    report = json.loads(json.dumps(run_harness(assignment, test, cases, namespace)))
+    return score_report(assignment, test, report)
 
 
-def assert_blank_cells_score_zero(checks: dict) -> None:
-    """A blank release cell raises NotImplementedError; every check lets it through, so nbgrader scores 0."""
-    def blank(*args, **kwargs):
-        raise NotImplementedError()
+def grade_all(assignment: str, namespace: dict) -> dict[str, Verdict]:
+    return {test: grade(assignment, test, namespace) for test in graded_tests(assignment)}
 
-    for _, check in checks.values():
-        with pytest.raises(NotImplementedError):
-            check(blank)
+
+def assert_full_marks(assignment: str, namespace: dict) -> None:
+    failed = {t: v.message for t, v in grade_all(assignment, namespace).items() if not v.passed}
+    assert not failed, failed
+
+
+def assert_catalog_entry_caught(assignment: str, base: dict, entry: dict) -> None:
+    """The catalogued wrong answer ``entry`` fails its own test with its message, and only that test."""
+    verdicts = grade_all(assignment, solution_namespace(assignment, base, {entry["cell"]: entry["code"]}))
+    target = verdicts[entry["test"]]
+    assert not target.passed, f"{entry['test']} passed"
+    assert re.search(entry["message"], target.message), target.message
+    others = {t: v.message for t, v in verdicts.items() if t != entry["test"] and not v.passed}
+    assert not others, f"the mistake also cost points in {others}"
+
+
+def blank_namespace(assignment: str, base: dict) -> dict:
+    """Every solution cell as the release hands it out: ``raise NotImplementedError()`` in each body."""
+    overrides = {}
+    for cell in from_source(source_path(ROOT, assignment)).cells:
+        if cell.get("metadata", {}).get("nbgrader", {}).get("solution"):
+            names = re.findall(r"^def (\w+)\((.*?)\):", solution_code(cell.source), re.M | re.S)
+            overrides[grade_id(cell)] = "\n".join(f"def {name}(*args, **kwargs):\n    raise NotImplementedError()\n"
+                                                  for name, _ in names)
+    return solution_namespace(assignment, base, overrides)
+
+
+def assert_blank_scores_zero(assignment: str, base: dict) -> None:
+    verdicts = grade_all(assignment, blank_namespace(assignment, base))
+    for test, verdict in verdicts.items():
+        assert not verdict.passed and "not answered" in verdict.message, (test, verdict)

@@ -1,16 +1,18 @@
-"""Graded checks of notebook 01 (soft targets and the distillation loss).
+"""Judges of notebook 01 (soft targets and the distillation loss): what the hidden tests accept.
 
-Each ``check_*`` calls the student's function on the recorded cases of ``fixtures/01_soft_targets.json``
-and raises :class:`~compresslib.grading.core.GradingError` naming the likely mistake when the output
-does not match.
+Each judge sees one hidden case: its recorded inputs, expected outputs and catalogued wrong outputs
+(``fixtures/01_soft_targets.json``), and what the student's function did on it in the sandbox
+(:mod:`compresslib.capture.soft_targets`). It accepts, or names the likely mistake, describing the
+student's own output and never the expected one.
 """
 
 from __future__ import annotations
 
-import torch
-from torch import nn
+from collections.abc import Mapping
 
-from compresslib.grading.core import GradingError, as_tensor, call_student, diagnose, graded_alone, load_fixture, to_number
+import numpy as np
+
+from compresslib.grading.judging import Mistake, as_array, as_scalar, close, judge, name_the_mistake, require_ok, short
 
 ASSIGNMENT = "01_soft_targets"
 
@@ -41,153 +43,135 @@ COMBINED_MESSAGES = {
     "alpha_swapped": "alpha and 1 - alpha are swapped: L_C = alpha * L + (1 - alpha) * L_D, alpha weighs the hard loss",
     "soft_without_t2": "the soft part lacks the T^2 factor: use your distillation_loss (which includes it)",
     "unweighted_sum": "the two losses were added without the weights alpha and 1 - alpha",
+    "hard_summed": "the hard loss is summed over the examples: average it (F.cross_entropy's default)",
 }
 
+NO_GRAPH = ("no gradient reaches the logits: compute with torch operations on the input tensor "
+            "(no .detach(), .item(), .numpy() round trips or torch.no_grad() inside)")
 
-def _references(*names: str) -> dict:
-    """The reference versions (compresslib's) of earlier functions, by the names the notebook uses."""
-    from compresslib import distill
-
-    return {name: getattr(distill, name) for name in names}
-
-
-def _cases(name: str) -> list[dict]:
-    return load_fixture(ASSIGNMENT)[name]["cases"]
+LECTURE_BUG = ("loss.backward() failed because the loss has no graph: the student's forward pass must not run "
+               "under torch.no_grad() (only the teacher's should) — this is the lecture's bug")
 
 
-def check_softmax_with_temperature(fn) -> None:
-    """The student's ``softmax_with_temperature(logits, temperature, dim=-1)`` against the fixtures."""
-    for case in _cases("softmax_with_temperature"):
-        logits = as_tensor(case["logits"], torch.float32)
-        what = f"softmax_with_temperature(logits, temperature={case['temperature']}, dim={case['dim']})"
-        out = call_student(fn, what, logits, case["temperature"], dim=case["dim"])
-        if not isinstance(out, torch.Tensor):
-            raise GradingError(f"{what} should return a tensor, got {type(out).__name__}")
-        if not case["wrong"] and not torch.isfinite(out).all():
-            raise GradingError(
-                f"{what} gave NaN/inf for logits as large as 1000: exp() overflowed. Subtract the maximum logit "
-                "before exponentiating (softmax is unchanged by a shift), or use torch.softmax"
-            )
-        diagnose(out.detach(), case["expected"], case["wrong"], what=what, rtol=1e-4, atol=1e-5, messages=SOFTMAX_MESSAGES)
+def check_untouched(observed: Mapping, what: str) -> None:
+    changed = observed.get("inputs_changed") or []
+    if changed:
+        raise Mistake(f"{what} modified its input {changed[0]!r} in place: compute on new tensors "
+                      "(z / T, not z /= T), the caller still needs its logits")
 
 
-def check_distillation_loss(fn) -> None:
-    """The student's ``distillation_loss(student_logits, teacher_logits, temperature)`` against the fixtures."""
-    for case in _cases("distillation_loss"):
-        z = as_tensor(case["student_logits"], torch.float32)
-        v = as_tensor(case["teacher_logits"], torch.float32)
-        T = case["temperature"]
-        what = f"distillation_loss at T={T} on a batch of {len(z)}"
-        with graded_alone(fn, **_references("softmax_with_temperature")):
-            value = to_number(call_student(fn, what, z, v, T), what)
-        diagnose(value, case["expected"], case["wrong"], what=what, rtol=1e-4, messages=LOSS_MESSAGES)
+def check_gradient(observed: Mapping, expected, what: str, rtol=1e-4, atol=1e-6) -> None:
+    gradient = observed.get("gradient", {})
+    status = gradient.get("status")
+    if status in ("no_graph", "no_gradient"):
+        raise Mistake(f"{what}: {NO_GRAPH}")
+    if status != "ok":
+        require_ok(gradient, f"{what} (called on logits that require grad)")
+        raise Mistake(f"{what}: could not differentiate the result")
+    actual = as_array(gradient["value"], f"the gradient of {what}")
+    if not close(actual, expected, rtol=rtol, atol=atol):
+        raise Mistake(f"{what}: the value is right but its gradient with respect to the logits is not "
+                      f"(got {short(actual)}): is part of the computation detached from the graph?")
 
 
-def check_combined_loss(fn) -> None:
-    """The student's ``combined_loss(student_logits, teacher_logits, labels, alpha, temperature)``."""
-    for case in _cases("combined_loss"):
-        z = as_tensor(case["student_logits"], torch.float32)
-        v = as_tensor(case["teacher_logits"], torch.float32)
-        labels = torch.tensor(case["labels"])
-        what = f"combined_loss with alpha={case['alpha']}, T={case['temperature']}"
-        with graded_alone(fn, **_references("softmax_with_temperature", "distillation_loss")):
-            value = to_number(call_student(fn, what, z, v, labels, case["alpha"], case["temperature"]), what)
-        diagnose(value, case["expected"], case["wrong"], what=what, rtol=1e-4, messages=COMBINED_MESSAGES)
+@judge(ASSIGNMENT, "test_softmax_with_temperature")
+def softmax_with_temperature(case: Mapping, observed: Mapping) -> None:
+    inputs = case["inputs"]
+    shape = np.asarray(inputs["logits"]["tensor"]).shape
+    what = f"softmax_with_temperature(logits of shape {shape}, temperature={inputs['temperature']}, dim={inputs['dim']})"
+    require_ok(observed, what)
+    p = as_array(observed["value"], what)
+    if p.shape != shape:
+        raise Mistake(f"{what} returned shape {p.shape}: the probabilities have the shape of the logits")
+    if not np.isfinite(p).all():
+        raise Mistake(f"{what} gave NaN or inf for logits as large as 1000: exp() overflowed. Subtract the maximum "
+                      "logit before exponentiating (softmax is unchanged by a shift), or use torch.softmax")
+    if not close(p, case["expected"]["value"], rtol=1e-4, atol=1e-6):
+        known = name_the_mistake(p, case["wrong"], SOFTMAX_MESSAGES, rtol=1e-4, atol=1e-6)
+        if known:
+            raise Mistake(f"{what}: {known}")
+        sums = p.sum(axis=inputs["dim"])
+        if not np.allclose(sums, 1.0, atol=1e-4):
+            raise Mistake(f"{what}: the output does not sum to 1 along dim={inputs['dim']} (sums {short(sums)})")
+        raise Mistake(f"{what} returned {short(p)}, which is not softmax(logits / T) along `dim`")
+    check_untouched(observed, what)
+    check_gradient(observed, case["expected"]["gradient"], what)
 
 
-# --- kd_step: tiny models that record how they were called ------------------------------------------
+def _check_loss(case, observed, what, messages) -> None:
+    require_ok(observed, what)
+    value = as_scalar(observed["value"], what)
+    if not np.isfinite(value):
+        raise Mistake(f"{what} is {value} for logits of +-600: log(softmax(z)) underflows to log(0). "
+                      "Use F.log_softmax for log p (it never forms the tiny probabilities)")
+    if not close(value, case["expected"]["value"], rtol=1e-4, atol=1e-6):
+        known = name_the_mistake(value, case["wrong"], messages, rtol=1e-4, atol=1e-6)
+        raise Mistake(f"{what}: {known}" if known else f"{what} returned {value:.6g}, which is not the loss of the lecture")
+    check_untouched(observed, what)
+    check_gradient(observed, case["expected"]["gradient"], what)
 
 
-class ProbeTeacher(nn.Module):
-    """A small teacher with dropout that records, at each forward, its mode and whether autograd was on."""
-
-    def __init__(self):
-        super().__init__()
-        self.hidden = nn.Linear(6, 16)
-        self.dropout = nn.Dropout(0.5)
-        self.out = nn.Linear(16, 4)
-        self.calls: list[tuple[bool, bool]] = []
-
-    def forward(self, features):
-        self.calls.append((self.training, torch.is_grad_enabled()))
-        return self.out(self.dropout(torch.relu(self.hidden(features))))
+@judge(ASSIGNMENT, "test_distillation_loss")
+def distillation_loss(case: Mapping, observed: Mapping) -> None:
+    inputs = case["inputs"]
+    n, k = np.asarray(inputs["student_logits"]["tensor"]).shape
+    what = f"distillation_loss at T={inputs['temperature']} on a batch of {n} x {k} logits"
+    _check_loss(case, observed, what, LOSS_MESSAGES)
 
 
-class ProbeStudent(nn.Module):
-    """A linear student."""
-
-    def __init__(self):
-        super().__init__()
-        self.out = nn.Linear(6, 4)
-
-    def forward(self, features):
-        return self.out(features)
+@judge(ASSIGNMENT, "test_combined_loss")
+def combined_loss(case: Mapping, observed: Mapping) -> None:
+    inputs = case["inputs"]
+    what = f"combined_loss with alpha={inputs['alpha']}, T={inputs['temperature']}"
+    _check_loss(case, observed, what, COMBINED_MESSAGES)
 
 
-def state_to_lists(model: nn.Module) -> dict:
-    return {k: v.tolist() for k, v in model.state_dict().items() if k != "calls"}
+def _state(observed_state: Mapping, what: str) -> dict:
+    return {name: as_array(value, f"{what}: the student's {name}") for name, value in observed_state.items()}
 
 
-def _load_state(model: nn.Module, lists: dict) -> nn.Module:
-    model.load_state_dict({k: torch.tensor(v) for k, v in lists.items()})
-    return model
+def _same_state(state: Mapping, expected: Mapping) -> bool:
+    return set(state) == set(expected) and all(close(state[k], expected[k], rtol=1e-4, atol=1e-5) for k in expected)
 
 
-def check_kd_step(fn) -> None:
-    """The student's ``kd_step(teacher, student, batch, optimizer, *, temperature, alpha)``: one SGD step
-    from recorded weights must land on the recorded student weights, with the teacher in eval mode
-    under ``no_grad`` and untouched."""
-    case = load_fixture(ASSIGNMENT)["kd_step"]
-    teacher = _load_state(ProbeTeacher(), case["initial"]["teacher"])
-    student = _load_state(ProbeStudent(), case["initial"]["student"])
-    teacher.train()  # a correct kd_step puts it in eval mode itself
-    batch = {"features": torch.tensor(case["batch"]["features"]), "labels": torch.tensor(case["batch"]["labels"])}
-    optimizer = torch.optim.SGD(student.parameters(), lr=case["lr"])
-    references = _references("softmax_with_temperature", "distillation_loss", "combined_loss")
-    try:
-        with graded_alone(fn, **references):
-            result = fn(teacher, student, batch, optimizer, temperature=case["temperature"], alpha=case["alpha"])
-    except NotImplementedError:
-        raise
-    except RuntimeError as error:
-        if "does not require grad" in str(error) or "grad_fn" in str(error):
-            raise GradingError(
-                "kd_step: loss.backward() failed because the loss has no graph: the student's forward pass must not "
-                "run under torch.no_grad() (only the teacher's should) — this is the lecture's bug"
-            ) from error
-        raise GradingError(f"kd_step raised RuntimeError: {error}") from error
-
-    if not teacher.calls:
-        raise GradingError("kd_step never called the teacher: the soft targets come from teacher(**inputs)")
-    training, grad_enabled = teacher.calls[-1]
-    if training:
-        raise GradingError("kd_step ran the teacher in train mode (dropout on): call teacher.eval() first")
-    if grad_enabled:
-        raise GradingError("kd_step ran the teacher with gradients enabled: compute its logits under torch.no_grad()")
-    if any(p.grad is not None for p in teacher.parameters()):
-        raise GradingError("kd_step left gradients on the teacher's parameters: the teacher must get no gradient")
-    if not student.training:
-        raise GradingError("kd_step left the student in eval mode: call student.train() before its forward pass")
-
-    initial = {k: torch.tensor(v) for k, v in case["initial"]["student"].items()}
-    now = student.state_dict()
-    if all(torch.equal(now[k].cpu(), initial[k]) for k in initial):
-        raise GradingError(
-            "kd_step did not change the student's weights: is its forward pass under torch.no_grad(), "
-            "or is optimizer.step() missing?"
-        )
-    expected = {k: torch.tensor(v) for k, v in case["expected_student"].items()}
-    for name, value in expected.items():
-        if not torch.allclose(now[name].detach().cpu().double(), value.double(), rtol=1e-4, atol=1e-5):
-            raise GradingError(
-                f"kd_step: after one SGD step the student's {name} differs from the expected one. The update "
-                "must follow the combined loss alpha * L + (1 - alpha) * L_D of the student's logits against the "
-                "teacher's: check that the gradients are zeroed (optimizer.zero_grad()) and the step taken once"
-            )
-    loss = result.get("loss") if isinstance(result, dict) else result
-    value = to_number(loss, "kd_step's returned loss")
-    if abs(value - case["expected_loss"]) > 1e-4 * max(1.0, abs(case["expected_loss"])):
-        raise GradingError(
-            f"kd_step returned loss {value:.6g}, expected {case['expected_loss']:.6g}: "
-            "return the combined loss of this batch (before the step)"
-        )
+@judge(ASSIGNMENT, "test_kd_step")
+def kd_step(case: Mapping, observed: Mapping) -> None:
+    inputs, expected = case["inputs"], case["expected"]
+    steps = observed.get("steps") or []
+    before = {k: np.asarray(v["tensor"]) for k, v in inputs["student_state"].items()}
+    for i in range(inputs["calls"]):
+        what = "kd_step" if i == 0 else "kd_step, called a second time with the same optimizer,"
+        if i >= len(steps):
+            raise Mistake(f"{what} did not return")
+        step = steps[i]
+        require_ok(step, what, {"does not require grad": LECTURE_BUG, "grad_fn": LECTURE_BUG})
+        calls = step.get("teacher_calls") or []
+        if not calls:
+            raise Mistake(f"{what} never called the teacher: the soft targets come from teacher(**inputs)")
+        if any(training for training, _ in calls):
+            raise Mistake(f"{what} ran the teacher in train mode (dropout on): call teacher.eval() first")
+        if any(grad_enabled for _, grad_enabled in calls):
+            raise Mistake(f"{what} ran the teacher with gradients enabled: compute its logits under torch.no_grad()")
+        if step.get("teacher_has_gradients"):
+            raise Mistake(f"{what} left gradients on the teacher's parameters: the teacher must get no gradient")
+        if step.get("teacher_changed"):
+            raise Mistake(f"{what} changed the teacher's weights: only the student is optimised")
+        if not step.get("student_training"):
+            raise Mistake(f"{what} left the student in eval mode: call student.train() before its forward pass")
+        state = _state(step.get("student_state") or {}, what)
+        want = {k: np.asarray(v) for k, v in expected["states"][i].items()}
+        if not _same_state(state, want):
+            if _same_state(state, before):
+                raise Mistake(f"{what} did not change the student's weights: is its forward pass under "
+                              "torch.no_grad(), or is optimizer.step() missing?")
+            if i == 1 and _same_state(state, {k: np.asarray(v) for k, v in case["wrong"]["no_zero_grad"]["states"][1].items()}):
+                raise Mistake(f"{what} added this step's gradients to the last step's: zero the gradients "
+                              "(optimizer.zero_grad()) before loss.backward()")
+            raise Mistake(f"{what}: after the SGD step the student's weights are not those of one step on "
+                          "alpha * L + (1 - alpha) * L_D of the student's logits against the teacher's: check that the "
+                          "gradients are zeroed, the loss is your combined_loss, and the step is taken once")
+        loss = as_scalar(step.get("value"), f"{what}'s returned loss")
+        if not close(loss, expected["losses"][i], rtol=1e-4, atol=1e-5):
+            raise Mistake(f"{what} returned {loss:.6g}: return the combined loss of this batch (before the step), "
+                          "as a float (loss.item())")
+        before = state

@@ -37,7 +37,6 @@ import torch.nn.functional as F
 
 from compresslib.bigram import BigramTeacher
 from compresslib.data import read_polarity_snippets
-from compresslib.grading import soft_targets as grading
 from compresslib.plots import plot_gradient_scaling, plot_softening
 
 torch.manual_seed(0)
@@ -64,7 +63,7 @@ def softmax_with_temperature(logits, temperature, dim=-1):
 
 # %% nbgrader={"grade": true, "grade_id": "test_softmax_with_temperature", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 ### BEGIN HIDDEN TESTS
-grading.check_softmax_with_temperature(softmax_with_temperature)
+from compresslib.capture import capture; capture("01_soft_targets", "test_softmax_with_temperature", globals())
 ### END HIDDEN TESTS
 z = torch.tensor([[2.0, 1.0, 0.1], [0.0, 0.0, 0.0]])
 p = softmax_with_temperature(z, 1.0)
@@ -124,7 +123,7 @@ def distillation_loss(student_logits, teacher_logits, temperature):
 
 # %% nbgrader={"grade": true, "grade_id": "test_distillation_loss", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
 ### BEGIN HIDDEN TESTS
-grading.check_distillation_loss(distillation_loss)
+from compresslib.capture import capture; capture("01_soft_targets", "test_distillation_loss", globals())
 ### END HIDDEN TESTS
 z = torch.tensor([[1.0, 2.0, 3.0]])
 v = torch.tensor([[3.0, 2.0, 1.0]])
@@ -195,7 +194,7 @@ def combined_loss(student_logits, teacher_logits, labels, alpha, temperature):
 
 # %% nbgrader={"grade": true, "grade_id": "test_combined_loss", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 ### BEGIN HIDDEN TESTS
-grading.check_combined_loss(combined_loss)
+from compresslib.capture import capture; capture("01_soft_targets", "test_combined_loss", globals())
 ### END HIDDEN TESTS
 z = torch.tensor([[1.0, 2.0, 3.0], [0.5, 0.0, -1.0]])
 v = torch.tensor([[3.0, 2.0, 1.0], [1.0, 1.0, 1.0]])
@@ -277,7 +276,7 @@ def kd_step(teacher, student, batch, optimizer, *, temperature, alpha):
 
 # %% nbgrader={"grade": true, "grade_id": "test_kd_step", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 ### BEGIN HIDDEN TESTS
-grading.check_kd_step(kd_step)
+from compresslib.capture import capture; capture("01_soft_targets", "test_kd_step", globals())
 ### END HIDDEN TESTS
 optimizer = torch.optim.SGD(demo_student.parameters(), lr=0.1)
 before = [p.detach().clone() for p in demo_student.parameters()]
