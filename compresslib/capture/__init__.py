@@ -30,6 +30,9 @@ from compresslib.capture.plain import to_plain
 MIME = "application/vnd.compresslib.capture+json"
 INPUTS_VARIABLE = "COMPRESSLIB_GRADER_INPUTS"
 MAX_REPORT_BYTES = 4_000_000
+GRADER_SKIP_TAG = "grader-skip"
+"""Cell tag of a notebook's ungraded experiments (fine-tuning, sweeps, plots): the grading executor
+skips them, since no hidden test needs what they compute and the score never depends on them."""
 
 # assignment -> the module holding its harnesses
 HARNESS_MODULES = {
