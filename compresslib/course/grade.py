@@ -1,0 +1,326 @@
+"""Grade a whole class: sandboxed execution in parallel, trusted scoring and one gradebook writer.
+
+``python -m compresslib.course grade ASSIGNMENT --submissions DIR [--workers N] [--scheduler ADDRESS]``
+
+1. Before any work: the assignment must be released (in the gradebook), the sandbox must work (or
+   ``--unsandboxed`` be given), every submission is read and validated; a malformed one is reported and
+   skipped, never stops the others.
+2. Each submission is sanitized as nbgrader's autograde does (outputs cleared, test cells restored
+   from the gradebook), then executed by a worker in its own sandbox with the grading kit (the student
+   kit with this assignment locked) and the hidden inputs. Workers come from an existing engine's
+   executor: a local process pool by default, Dask distributed with ``--scheduler tcp://HOST:PORT``
+   (same code path; the kit travels to remote workers as an archive).
+3. As each execution comes back, this process alone runs nbgrader's autograde on it with the executed
+   outputs replayed (:class:`~compresslib.grading.nbgrader_plugins.ReplayExecution`) and scored by
+   :class:`~compresslib.grading.nbgrader_plugins.ScoreCaptures`, writes feedback, and at the end exports
+   the grades. The gradebook has one writer.
+
+A rerun skips submissions already graded and unchanged; ``--regrade STUDENT`` grades one again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import shutil
+import tarfile
+import tempfile
+import time
+from collections.abc import Iterable
+from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+
+import nbformat
+from tqdm.auto import tqdm
+
+from compresslib.course import nbgrader_steps as steps
+from compresslib.course.notebooks import NotebookError, read_notebook
+from compresslib.course.student_kit import grading_kit
+
+MAX_SUBMISSION_BYTES = 20_000_000
+
+
+class GradingSetupError(RuntimeError):
+    """Grading cannot start as asked; the message says what to do. Raised before any submission is touched."""
+
+
+@dataclass
+class Outcome:
+    """What happened to one student's submission."""
+
+    student: str
+    status: str  # graded | skipped | failed
+    score: float | None = None
+    max_score: float | None = None
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)  # e.g. "cell 12 ran past its time limit"
+    error: str | None = None
+
+
+@dataclass
+class ClassReport:
+    assignment: str
+    outcomes: dict[str, Outcome]
+    seconds: float
+    workers: int
+    executor: str
+    sandboxed: bool
+
+    def by_status(self, status: str) -> list[str]:
+        return sorted(s for s, o in self.outcomes.items() if o.status == status)
+
+    def to_json(self) -> dict:
+        return {**{k: v for k, v in asdict(self).items() if k != "outcomes"},
+                "outcomes": {s: asdict(o) for s, o in sorted(self.outcomes.items())}}
+
+
+# --- the nbgrader side (this process only) ---------------------------------------------------------
+
+
+def course_config(root: Path, **overrides):
+    """The course's nbgrader configuration (``nbgrader_config.py``), with ``overrides``
+    (``{"Class.trait": value}``) applied."""
+    from traitlets.config import Config
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config = Config()
+    if (root / "nbgrader_config.py").exists():
+        config = PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
+    config.CourseDirectory.root = str(root)
+    for dotted, value in overrides.items():
+        section, trait = dotted.split(".")
+        setattr(getattr(config, section), trait, value)
+    return config
+
+
+def _api(root: Path, config):
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+
+    return NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
+
+
+def replay_config(root: Path, staging: Path):
+    """The course configuration with execution replaced by the staged results, scored by the kit."""
+    from nbconvert.preprocessors import ClearMetadataPreprocessor
+    from nbgrader.preprocessors import AssignLatePenalties, CheckCellMetadata, IgnorePattern, LimitOutput, SaveAutoGrades
+
+    from compresslib.grading.nbgrader_plugins import ReplayExecution, ScoreCaptures
+
+    preprocessors = [ReplayExecution, ScoreCaptures, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
+                     SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
+    return course_config(root, **{"Autograde.autograde_preprocessors": preprocessors,
+                                  "ReplayExecution.staging_directory": str(staging)})
+
+
+def sanitize(root: Path, config, assignment: str, student: str, path: Path) -> nbformat.NotebookNode:
+    """A submitted notebook as nbgrader's autograde prepares it before execution: outputs cleared, ids
+    deduplicated, kernelspec and locked/test cells restored from the gradebook."""
+    from nbgrader.preprocessors import CheckCellMetadata, ClearOutput, DeduplicateIds, OverwriteCells, OverwriteKernelspec
+
+    nb = read_notebook(path)
+    resources = {"nbgrader": {"student": student, "assignment": assignment, "notebook": path.stem,
+                              "db_url": f"sqlite:///{root / 'gradebook.db'}"}}
+    for preprocessor in (ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells, CheckCellMetadata):
+        nb, resources = preprocessor(config=config).preprocess(nb, resources)
+    return nb
+
+
+def _released(root: Path, assignment: str) -> bool:
+    from nbgrader.api import Gradebook, MissingEntry
+
+    if not (root / "gradebook.db").exists():
+        return False
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:
+        try:
+            gradebook.find_assignment(assignment)
+            return True
+        except MissingEntry:
+            return False
+
+
+# --- the worker side (any process or machine) --------------------------------------------------------
+
+
+def kit_archive(kit: Path) -> bytes:
+    """The grading kit as a gzipped tar (what travels to remote workers)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        archive.add(kit, arcname=kit.name)
+    return buffer.getvalue()
+
+
+def _local_kit(kit: str | bytes) -> str:
+    """A kit path on this worker: ``kit`` itself, or the archive unpacked once into a cache by digest."""
+    if isinstance(kit, str):
+        return kit
+    digest = hashlib.sha256(kit).hexdigest()[:16]
+    cache = Path(tempfile.gettempdir()) / "compresslib-kits" / digest
+    if not cache.exists():
+        partial = Path(tempfile.mkdtemp(prefix=f"{digest}-", dir=cache.parent if cache.parent.exists() else None))
+        with tarfile.open(fileobj=io.BytesIO(kit), mode="r:gz") as archive:
+            archive.extractall(partial, filter="data")
+        (cache.parent).mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(OSError):
+            os.rename(next(partial.iterdir()), cache)
+        shutil.rmtree(partial, ignore_errors=True)
+    return str(cache)
+
+
+def execute_submission(notebook_json: str, kit: str | bytes, inputs_json: str, policy, unsandboxed: bool) -> dict:
+    """Run one sanitized submission in a sandbox (on a worker); plain data in, plain data out."""
+    from compresslib.grading.execute import execute_notebook_json
+
+    with tempfile.TemporaryDirectory(prefix="grader-inputs-") as folder:
+        inputs = Path(folder) / "inputs.json"
+        inputs.write_text(inputs_json)
+        return execute_notebook_json(notebook_json, kit=_local_kit(kit), inputs=str(inputs), policy=policy,
+                                     unsandboxed=unsandboxed)
+
+
+@contextlib.contextmanager
+def worker_pool(workers: int, scheduler: str | None):
+    """``(executor, kind, kit_transport)``: a local process pool, or a Dask cluster's executor."""
+    if scheduler:
+        try:
+            from distributed import Client
+        except ImportError:
+            raise GradingSetupError("--scheduler needs Dask distributed: pip install distributed") from None
+        try:
+            client = Client(scheduler, timeout="10s")
+        except OSError as error:
+            raise GradingSetupError(f"cannot reach the Dask scheduler at {scheduler}: {error}") from None
+        try:
+            yield client.get_executor(pure=False), f"dask ({scheduler})", client
+        finally:
+            client.close()
+    else:
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
+        try:
+            yield pool, f"process pool ({workers})", None
+        finally:
+            pool.shutdown(cancel_futures=True)
+
+
+# --- the coordinator --------------------------------------------------------------------------------
+
+
+def _notes(records: Iterable[dict]) -> list[str]:
+    words = {"timeout": "ran past its time limit", "died": "killed the kernel", "skipped": "was skipped after a failure"}
+    notes = [f"cell {r['index']} {words[r['status']]}" for r in records if r.get("status") in words]
+    dropped = sum(r.get("bytes_dropped", 0) or 0 for r in records)
+    if dropped:
+        notes.append(f"{dropped} bytes of output dropped")
+    return notes
+
+
+def grade_class(root: Path, assignment: str, *, students: list[str] | None = None, regrade: Iterable[str] = (),
+                workers: int = 2, scheduler: str | None = None, unsandboxed: bool = False, policy=None,
+                feedback: bool = True, progress: bool = True) -> ClassReport:
+    """Grade every submission of ``assignment`` in ``root/submitted/`` (see the module docstring)."""
+    from compresslib.grading.execute import Policy, sandbox_status
+    from compresslib.grading.fixtures import hidden_inputs
+
+    root = Path(root).resolve()
+    start = time.perf_counter()
+    if not _released(root, assignment):
+        raise GradingSetupError(f"{assignment} is not in the gradebook: release it first "
+                                f"(`nbgrader generate_assignment {assignment}` or `make release`)")
+    if workers < 1:
+        raise GradingSetupError(f"--workers must be at least 1, got {workers}")
+    if not unsandboxed:
+        available, reason = sandbox_status()
+        if not available:
+            raise GradingSetupError(f"the grading sandbox does not work here ({reason}). Install bubblewrap "
+                                    "(apt-get install bubblewrap) and allow user namespaces, or pass --unsandboxed "
+                                    "to grade trusted submissions without it")
+    policy = policy or Policy()
+    regrade = set(regrade)
+    all_students = sorted(p.name for p in (root / "submitted").iterdir()
+                          if (p / assignment).is_dir()) if (root / "submitted").is_dir() else []
+    unknown = sorted(set(students or []) - set(all_students)) + sorted(regrade - set(all_students))
+    if unknown:
+        raise GradingSetupError(f"no submission of {assignment} from {unknown} in {root / 'submitted'}")
+    students = sorted(students or all_students)
+
+    already = steps.scores(root, assignment) if (root / "gradebook.db").exists() else {}
+    config = course_config(root)
+    outcomes: dict[str, Outcome] = {}
+    todo: dict[str, dict[str, nbformat.NotebookNode]] = {}
+    for student in students:
+        if student not in regrade and student in already and steps.is_graded(root, student, assignment):
+            outcomes[student] = Outcome(student, "skipped", already[student].score, already[student].max_score)
+            continue
+        try:
+            notebooks = sorted(steps.submission_dir(root, student, assignment).glob("*.ipynb"))
+            if not notebooks:
+                raise NotebookError("the submission holds no notebook")
+            for path in notebooks:
+                if path.stat().st_size > MAX_SUBMISSION_BYTES:
+                    raise NotebookError(f"{path.name} is {path.stat().st_size} bytes, over the "
+                                        f"{MAX_SUBMISSION_BYTES}-byte limit")
+            todo[student] = {path.stem: sanitize(root, config, assignment, student, path) for path in notebooks}
+        except Exception as error:  # a malformed notebook costs only its own student
+            outcomes[student] = Outcome(student, "failed", error=f"{type(error).__name__}: {error}")
+
+    staging = root / "build" / "grading-staging"
+    kit = grading_kit(root, assignment)
+    inputs_json = json.dumps(hidden_inputs(assignment))
+    api = _api(root, replay_config(root, staging))
+    with worker_pool(workers, scheduler) as (executor, kind, client):
+        kit_argument = client.scatter(kit_archive(kit), broadcast=True) if client is not None else str(kit)
+        futures = {}
+        for student, notebooks in todo.items():
+            for name, nb in notebooks.items():
+                future = executor.submit(execute_submission, nbformat.writes(nb), kit_argument, inputs_json, policy,
+                                         unsandboxed)
+                futures[future] = (student, name, time.perf_counter())
+        results: dict[str, dict[str, dict]] = {s: {} for s in todo}
+        bar = tqdm(total=len(futures), desc=f"grading {assignment}", unit="notebook", disable=not progress)
+        for future in as_completed(futures):
+            student, name, submitted = futures[future]
+            bar.update(1)
+            try:
+                results[student][name] = future.result()
+            except Exception as error:
+                outcomes[student] = Outcome(student, "failed", error=f"execution failed: {type(error).__name__}: {error}")
+                continue
+            if len(results[student]) == len(todo[student]) and student not in outcomes:
+                outcomes[student] = _record(root, api, assignment, student, results[student], staging, feedback)
+                outcomes[student].seconds = sum(r.get("seconds", 0.0) for r in results[student].values())
+        bar.close()
+    steps.export_grades(root)
+    return ClassReport(assignment, outcomes, time.perf_counter() - start, workers, kind, not unsandboxed)
+
+
+def _record(root: Path, api, assignment: str, student: str, executed: dict[str, dict], staging: Path,
+            feedback: bool) -> Outcome:
+    """Stage the executed notebooks, autograde them in this process (the one gradebook writer), feedback."""
+    from compresslib.grading.nbgrader_plugins import annotate
+
+    folder = staging / student / assignment
+    folder.mkdir(parents=True, exist_ok=True)
+    notes = []
+    for name, result in executed.items():
+        nb = annotate(nbformat.reads(result["notebook"], as_version=4), result["cells"])
+        nbformat.write(nb, str(folder / f"{name}.ipynb"))
+        notes += _notes(result["cells"])
+    done = api.autograde(assignment, student, force=True, create=True)
+    if not done.get("success"):
+        return Outcome(student, "failed", notes=notes, error=_last_lines(done.get("error") or done.get("log")))
+    if feedback:
+        written = api.generate_feedback(assignment, student, force=True)
+        if not written.get("success"):
+            notes.append("feedback failed: " + _last_lines(written.get("error") or written.get("log")))
+    result = steps.scores(root, assignment).get(student)
+    return Outcome(student, "graded", result.score if result else None, result.max_score if result else None,
+                   notes=notes)
+
+
+def _last_lines(text: str | None, n: int = 12) -> str:
+    return "\n".join((text or "").strip().splitlines()[-n:])
