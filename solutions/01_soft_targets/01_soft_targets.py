@@ -83,7 +83,7 @@ print("visible tests passed")
 # word-bigram language model of the 12,752 Rotten Tomatoes snippets (2,000 words). Watch the ranking
 # of the runners-up appear as $T$ grows — and drown in the long tail when $T$ is too large.
 
-# %%
+# %% tags=["grader-skip"]
 teacher = BigramTeacher.from_texts([text for text, _ in read_polarity_snippets()])
 logits = teacher.logits("very")
 temperatures = [1.0, 1.5, 2.0, 3.0]
@@ -158,7 +158,7 @@ print("max |autograd - closed form| =", (z.grad - closed_form).abs().max().item(
 # And the reason for $T^2$: the gradient's size as $T$ grows, with and without the factor
 # (zero-mean logits, as in the lecture's approximation).
 
-# %%
+# %% tags=["grader-skip"]
 z0 = torch.randn(N, K)
 z0 = z0 - z0.mean(-1, keepdim=True)
 v0 = v - v.mean(-1, keepdim=True)
@@ -292,7 +292,7 @@ print("visible tests passed")
 #
 # Fifty steps of your `kd_step` with $T = 2$, $\alpha = 0.5$: the combined loss should fall.
 
-# %%
+# %% tags=["grader-skip"]
 optimizer = torch.optim.Adam(demo_student.parameters(), lr=1e-2)
 losses = [kd_step(demo_teacher, demo_student, demo_batch, optimizer, temperature=2.0, alpha=0.5) for _ in range(50)]
 print(f"loss: first step {losses[0]:.3f}, last step {losses[-1]:.3f}")
