@@ -124,7 +124,7 @@ def train_with_mask(model, mask, optimizer, batches):
 '''),
     "imp_round_state_dict": ("imp_round", '''def imp_round(model, theta0, mask, fraction, train):
     apply_mask(model, mask)
-    train(model, mask)
+    train(model, {name: m.bool() for name, m in mask.items()})
     trained = model.state_dict()
     new_mask = prune_remaining({n: trained[n] for n in mask}, fraction, mask)
     model.load_state_dict({k: (v * new_mask[k] if k in new_mask else v) for k, v in theta0.items()})

@@ -313,6 +313,17 @@ def train_with_mask(case: Mapping, observed: Mapping) -> None:
 # --- imp_round ------------------------------------------------------------------------------------------
 
 
+def _same_values(plain, mask: Mapping[str, np.ndarray]) -> bool:
+    """Does the plain ``{name: tensor}`` hold the values of ``mask`` (any dtype: a bool copy is the same mask)?"""
+    got = plain.get("mapping") if isinstance(plain, Mapping) else None
+    if not isinstance(got, Mapping) or set(got) != set(mask):
+        return False
+    try:
+        return all(np.array_equal(as_array(got[n], "the mask").astype(np.float64), m) for n, m in mask.items())
+    except Mistake:
+        return False
+
+
 @judge(ASSIGNMENT, "test_imp_round")
 def imp_round(case: Mapping, observed: Mapping) -> None:
     inputs = case["inputs"]
@@ -330,12 +341,7 @@ def imp_round(case: Mapping, observed: Mapping) -> None:
     call = calls[0]
     if not call.get("same_model"):
         raise Mistake(f"{what} called train on another model: train the model it was given, in place")
-    try:
-        same_mask = np.array_equal(flat(as_masks(call.get("mask"), {n: m.shape for n, m in given.items()}, "the mask"),
-                                        prunable), flat(given, prunable))
-    except Mistake:
-        same_mask = False
-    if not same_mask:
+    if not _same_values(call.get("mask"), given):
         raise Mistake(f"{what} called train with another mask than the one it was given: train the current ticket "
                       "under `mask`")
     if not call.get("at_start"):
