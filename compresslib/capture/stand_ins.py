@@ -11,6 +11,12 @@ through the correct function. A call with other arguments goes to the student's 
 The recorded results are those of earlier functions at the points where the dependent test calls them:
 no expected value of any test, and no code, enters the sandbox. Stand-ins are installed only while
 the dependent test runs, after the earlier tests have already reported.
+
+Functions that work in place (``apply_mask(model, mask)`` zeroes a model's pruned weights) are
+recorded the same way: an argument ``{"module": {"mapping": state}}`` matches a model whose
+``state_dict()`` has those values, ``"updates": {argument: {"mapping": {name: tensor}}}`` lists the
+tensors of that argument's state the call leaves behind (copied into it in place), and a result
+``{"argument": name}`` returns that argument itself (the model).
 """
 
 from __future__ import annotations
@@ -33,6 +39,8 @@ def _same(recorded, given) -> bool:
         want = from_input(recorded).double()
         have = torch.Tensor.as_subclass(given, torch.Tensor).detach().cpu().double()
         return have.shape == want.shape and bool(torch.allclose(have, want, rtol=1e-5, atol=1e-7))
+    if isinstance(recorded, dict) and "module" in recorded:
+        return isinstance(given, torch.nn.Module) and _same(recorded["module"], dict(given.state_dict()))
     if isinstance(recorded, dict) and "mapping" in recorded:
         if not isinstance(given, Mapping) or set(map(str, given)) != set(recorded["mapping"]):
             return False
@@ -64,7 +72,12 @@ class _Recorded(torch.autograd.Function):
 
 def _result(call: Mapping, bound: Mapping):
     """The recorded result of ``call``, rebuilt as an input (a tensor in the dtype of the argument it
-    was recorded for, carrying the recorded Jacobian as its gradient when that argument needs one)."""
+    was recorded for, carrying the recorded Jacobian as its gradient when that argument needs one), after
+    the call's recorded in-place ``updates``."""
+    for argument, state in call.get("updates", {}).items():
+        _update_in_place(bound[argument], from_input(state))
+    if isinstance(call["result"], dict) and "argument" in call["result"]:
+        return bound[call["result"]["argument"]]
     value = from_input(call["result"])
     source = bound.get(call.get("jacobian_wrt", ""))
     if isinstance(value, torch.Tensor) and isinstance(source, torch.Tensor) and source.is_floating_point():
@@ -72,6 +85,14 @@ def _result(call: Mapping, bound: Mapping):
         if source.requires_grad and "jacobian" in call:
             return _Recorded.apply(source, value, torch.tensor(call["jacobian"], dtype=value.dtype))
     return value
+
+
+def _update_in_place(target, values: Mapping) -> None:
+    """Copy recorded tensors into a model's state (or a dict of tensors) in place."""
+    tensors = target.state_dict() if isinstance(target, torch.nn.Module) else target
+    with torch.no_grad():
+        for key, value in values.items():
+            tensors[key].copy_(value)
 
 
 def stand_in(name: str, signature: list, calls: list[Mapping], own: Callable | None) -> Callable:

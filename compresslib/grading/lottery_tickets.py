@@ -1,369 +1,387 @@
-r"""Graded checks of notebook 03 (finding a lottery ticket).
+r"""Judges of notebook 03 (finding a lottery ticket): what the hidden tests accept.
 
-Each ``check_*`` runs the student's function on the recorded cases of ``fixtures/03_lottery_tickets.json``
-(written by ``python -m compresslib.runs tickets --fixtures-only``) and raises
-:class:`~compresslib.grading.core.GradingError` naming the likely mistake when the result does not match.
-The checks never call compresslib's implementation of the function they grade: they compare with the
-stored values. Earlier functions that the graded one calls by name (``magnitude_mask`` inside
-``prune_remaining``, ``prune_remaining`` and ``apply_mask`` inside ``imp_round``) are replaced by
-reference versions while it runs (:func:`~compresslib.grading.core.graded_alone`), so one
-mistake costs points once.
+Each judge sees one hidden case: its recorded inputs, expected outputs and catalogued wrong outputs
+(``fixtures/03_lottery_tickets.json``, recorded by ``python -m compresslib.grading.record
+03_lottery_tickets``), and what the student's functions did on it in the sandbox
+(:mod:`compresslib.capture.lottery_tickets`). It accepts, or names the likely mistake, describing the
+student's own output and never the expected one.
 
-The notebook's conventions: weights and masks are ``{name: tensor}`` dicts, a mask holds 1 (kept) and
-0 (pruned); ``magnitude_mask(weights, sparsity)`` and ``prune_remaining(weights, fraction, previous)``
-rank all tensors together (global pruning) and prune an exact number of weights, ties broken by
-position (a stable sort); ``apply_mask(model, mask)`` zeroes pruned weights in place;
-``train_with_mask(model, mask, optimizer, batches)`` trains with cross-entropy, one step per
-``(x, y)`` batch, keeping the mask applied; ``imp_round(model, theta0, mask, fraction, train)`` trains,
-prunes ``fraction`` of the remaining weights and rewinds the survivors to :math:`\theta_0`.
+The notebook's conventions: weights and masks are ``{name: tensor}`` dicts, a mask holds 1.0 (kept)
+and 0.0 (pruned) in a float tensor of its weight's shape; ``magnitude_mask`` and ``prune_remaining``
+rank all tensors together and prune an exact number of weights, ties broken by position;
+``train_with_mask`` takes one step per batch with the mask applied before training and after every
+step; ``imp_round`` trains, prunes ``fraction`` of the remaining weights of the trained model and
+leaves the model at :math:`m \odot \theta_0`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-import torch
-from torch import nn
+import numpy as np
 
-from compresslib.grading.core import GradingError, call_student, graded_alone, load_fixture
+from compresslib.capture.plain import describe, is_tensor
+from compresslib.grading.judging import Mistake, as_array, close, judge, require_ok
 
 ASSIGNMENT = "03_lottery_tickets"
+FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 
-
-def _cases() -> dict:
-    return load_fixture(ASSIGNMENT)["cases"]
-
-
-def _tolerance() -> dict:
-    return load_fixture(ASSIGNMENT)["tolerance"]
-
-
-def _tensors(lists: Mapping) -> dict[str, torch.Tensor]:
-    return {name: torch.tensor(value, dtype=torch.float32) for name, value in lists.items()}
-
-
-# --- reference versions of the earlier functions (for graded_alone) ---------------------------------
-
-
-def _to_library(mask: Mapping):
-    """A notebook mask ``{name: 0/1 tensor}`` as compresslib's :class:`~compresslib.prune.Mask`."""
-    from compresslib.prune import Mask
-
-    return Mask({n: torch.as_tensor(m).detach().cpu() != 0 for n, m in mask.items()})
-
-
-def _to_notebook(mask) -> dict[str, torch.Tensor]:
-    """compresslib's Mask as the notebook's ``{name: float 0/1 tensor}``."""
-    return {n: mask[n].float() for n in mask}
-
-
-def _ref_magnitude_mask(weights, sparsity):
-    from compresslib.prune import magnitude_mask
-
-    return _to_notebook(magnitude_mask({n: w.detach() for n, w in weights.items()}, sparsity, scope="global"))
-
-
-def _ref_prune_remaining(weights, fraction, previous):
-    from compresslib.prune import prune_remaining
-
-    return _to_notebook(prune_remaining({n: w.detach() for n, w in weights.items()}, fraction, _to_library(previous),
-                                        scope="global"))
-
-
-def _ref_apply_mask(model, mask):
-    from compresslib.prune import apply_mask
-
-    apply_mask(model, _to_library(mask))
-    return model
-
-
-REFERENCES = {
-    "magnitude_mask": _ref_magnitude_mask,
-    "prune_remaining": _ref_prune_remaining,
-    "apply_mask": _ref_apply_mask,
+MAGNITUDE_MESSAGES = {
+    "signed_pruning": "the most negative weights were pruned: rank by magnitude |w|, not by signed value",
+    "threshold_keeps_ties": "every weight tied with the k-th smallest |w| was kept (|w| >= t), so fewer than k "
+                            "were pruned: prune exactly k = round(sparsity * n), breaking ties by position "
+                            "(a stable sort)",
+    "threshold_prunes_all_ties": "every weight tied at the threshold was pruned (keeping only |w| > t), so more than "
+                                 "k were pruned: prune exactly k = round(sparsity * n), breaking ties by position "
+                                 "(a stable sort)",
+    "per_layer_ranking": "each tensor was pruned to the sparsity on its own: rank all the tensors together "
+                         "(one global ranking, as in the BERT-ticket paper)",
+    "mask_inverted": "the mask is inverted (1 at the pruned weights; or the largest |w| were pruned): a mask holds 1 "
+                     "where the weight is kept and 0 where it is pruned, and the smallest |w| are pruned",
+    "ties_latest_first": "ties were broken from the last position: among equal |w|, prune the earliest positions "
+                         "first, in the weights' dict order then by flat index (an ascending stable sort)",
 }
 
+PRUNE_MESSAGES = {
+    "fraction_of_all_weights": "the fraction was taken of all the weights, so the already-pruned zeros were picked "
+                               "again and the sparsity did not grow: prune a fraction of the *remaining* weights",
+    "fraction_of_total_added": "round(fraction * n) more weights were pruned, n counting all the weights: prune "
+                               "round(fraction * n_remaining) more, a fraction of the *remaining* ones",
+    "ignores_previous": "weights the previous mask pruned are kept again: they were ranked by their own |w|, which "
+                        "is not 0 here. Keep every pruned weight pruned (rank |w * previous|)",
+    "counts_only_new": "only round(fraction * n_remaining) weights are pruned in all, so some pruned weights came "
+                       "back: the new mask prunes the previous ones plus round(fraction * n_remaining) more",
+    "per_layer_remaining": "each tensor was pruned by the fraction on its own: rank the remaining weights of all "
+                           "the tensors together",
+}
 
-def _references(*names: str) -> dict:
-    return {name: REFERENCES[name] for name in names}
+TRAIN_MESSAGES = {
+    "mask_applied_once": "pruned weights became non-zero during training: the mask was applied once before "
+                         "training, so the gradients, momentum and weight decay moved them again. Re-apply it after "
+                         "every optimizer step",
+    "mask_not_applied_first": "the first step ran with the pruned weights still in place: apply the mask before "
+                              "the first step too, so that training starts from m * theta",
+    "mask_before_step": "the mask was applied before optimizer.step(), which then moved the pruned weights off zero "
+                        "again: re-apply the mask after every optimizer step",
+    "grads_masked_only": "the pruned gradients were zeroed, but the optimizer's momentum from earlier steps still "
+                         "moved the pruned weights: re-apply the mask to the weights after every optimizer step",
+    "no_zero_grad": "the gradients piled up from batch to batch: call optimizer.zero_grad() before every "
+                    "loss.backward()",
+    "one_step_for_all_batches": "one optimizer step for all the batches together: take one step per (x, y) batch",
+}
+
+IMP_MESSAGES = {
+    "no_training": "the new mask was computed from the weights before training: call train(model, mask) first, "
+                   "then prune the *trained* weights",
+    "fraction_of_all": "the fraction was taken of all the prunable weights, so the pruned zeros were picked again: "
+                       "prune `fraction` of the remaining weights (your prune_remaining)",
+    "returns_old_mask": "returned the mask it was given: return the new mask",
+    "rewind_to_final_weights": "the survivors kept their trained values: rewind them to their initial values theta0 "
+                               "(the ticket is m * theta0); keeping the trained weights is standard pruning",
+    "rewind_drops_mask": "after rewinding, the pruned weights are non-zero again (theta0 everywhere): rewinding "
+                         "resets only the survivors, so apply the new mask after loading theta0",
+    "biases_not_rewound": "the parameters outside the mask (biases, the classifier) kept their trained values: load "
+                          "all of theta0 (model.load_state_dict(theta0)), then apply the new mask",
+}
+
+IN_PLACE_HINT = ("change the parameters in place under torch.no_grad() (autograd forbids in-place changes of "
+                 "tensors that require grad)")
+HINTS = {"leaf Variable": IN_PLACE_HINT, "requires grad": IN_PLACE_HINT}
 
 
-# --- comparing masks --------------------------------------------------------------------------------
+# --- reading the student's output -------------------------------------------------------------------
 
 
-def _as_mask(out, names, what: str) -> dict[str, torch.Tensor]:
-    """The student's mask as ``{name: float 0/1 tensor}``, or a GradingError saying what came back."""
-    if isinstance(out, torch.Tensor):
-        raise GradingError(f"{what} should return a dict {{name: mask tensor}} (one entry per weight), got a single tensor")
-    if not isinstance(out, Mapping):
-        raise GradingError(f"{what} should return a dict {{name: mask tensor}}, got {type(out).__name__}")
-    missing = [n for n in names if n not in out]
-    if missing:
-        raise GradingError(f"{what} returned a mask without entries for {missing}: give one mask per weight tensor")
-    mask = {}
-    for name in names:
-        value = out[name]
-        if not isinstance(value, torch.Tensor):
-            raise GradingError(f"{what}: mask[{name!r}] should be a tensor, got {type(value).__name__}")
-        value = value.detach().cpu()
-        if value.dtype != torch.bool and not bool(((value == 0) | (value == 1)).all()):
-            raise GradingError(f"{what}: mask[{name!r}] must hold only 0 (pruned) and 1 (kept)")
-        mask[name] = value.float()
-    return mask
+def arrays(spec: Mapping) -> dict[str, np.ndarray]:
+    """A recorded ``{"mapping": {name: {"tensor": ...}}}`` input as NumPy arrays."""
+    return {name: np.asarray(value["tensor"], dtype=np.float64) for name, value in spec["mapping"].items()}
 
 
-def _flat(mask_or_state: Mapping, names) -> torch.Tensor:
-    return torch.cat([torch.as_tensor(mask_or_state[n], dtype=torch.float64).flatten() for n in names])
+def recorded(lists: Mapping) -> dict[str, np.ndarray]:
+    return {name: np.asarray(value, dtype=np.float64) for name, value in lists.items()}
 
 
-def _same(a: torch.Tensor, b: torch.Tensor, *, exact: bool = False) -> bool:
-    if a.shape != b.shape:
-        return False
-    if exact:
-        return bool(torch.equal(a, b))
-    tol = _tolerance()
-    return bool(torch.allclose(a, b, atol=tol["atol"], rtol=tol["rtol"]))
+def flat(tensors: Mapping[str, np.ndarray], names) -> np.ndarray:
+    return np.concatenate([np.asarray(tensors[n], dtype=np.float64).ravel() for n in names])
 
 
-def _match_wrong(actual: torch.Tensor, wrong: Mapping, key: str, names, *, exact: bool) -> str | None:
-    """The message of the catalogued wrong answer whose recorded ``key`` equals ``actual``, if any."""
-    for entry in wrong.values():
-        if key in entry and _same(actual, _flat(entry[key], names) if isinstance(entry[key], Mapping)
-                                  else torch.tensor(entry[key], dtype=torch.float64).flatten(), exact=exact):
-            return entry["message"]
+def as_masks(plain, shapes: Mapping[str, tuple], what: str) -> dict[str, np.ndarray]:
+    """The student's mask as ``{name: 0/1 array}``, or a Mistake saying what came back instead."""
+    if is_tensor(plain):
+        raise Mistake(f"{what} returned a single tensor: return a dict {{name: mask}}, one mask per weight tensor")
+    if not (isinstance(plain, Mapping) and isinstance(plain.get("mapping"), Mapping)):
+        raise Mistake(f"{what} should return a dict {{name: mask tensor}}, got {describe(plain)}")
+    got = plain["mapping"]
+    if set(got) != set(shapes):
+        raise Mistake(f"{what} returned masks for {sorted(got)[:6]}: give one mask per weight tensor, "
+                      "under the weight's name")
+    masks = {}
+    for name, shape in shapes.items():
+        value = as_array(got[name], f"{what}: mask[{name!r}]")
+        if value.shape != tuple(shape):
+            raise Mistake(f"{what}: mask[{name!r}] has shape {value.shape} but its weight has shape {tuple(shape)}: "
+                          "give each mask its weight's shape (.view(w.shape))")
+        dtype = got[name]["tensor"]["dtype"]
+        if dtype not in FLOAT_DTYPES:
+            raise Mistake(f"{what}: mask[{name!r}] is a {dtype} tensor: return float masks (1.0 kept, 0.0 pruned), "
+                          "e.g. keep.float()")
+        if not np.isin(value, (0.0, 1.0)).all():
+            raise Mistake(f"{what}: mask[{name!r}] holds values other than 0 and 1")
+        masks[name] = value
+    return masks
+
+
+def named_mistake(actual: np.ndarray, wrong: Mapping, messages: Mapping[str, str], names, key=None) -> str | None:
+    """The message of the first catalogued wrong answer whose recorded output equals ``actual``."""
+    for mistake, message in messages.items():
+        value = wrong.get(mistake)
+        if value is not None and key is not None:
+            value = value.get(key)
+        if value is not None and close(actual, flat(recorded(value), names), rtol=1e-4, atol=1e-5):
+            return message
     return None
 
 
-def _mask_sparsity(mask: Mapping, names) -> float:
-    flat = _flat(mask, names)
-    return 1.0 - float(flat.mean())
+def pruned_count(masks: Mapping[str, np.ndarray]) -> int:
+    return int(sum((m == 0).sum() for m in masks.values()))
 
 
-def _compare_mask(mask: dict, expected: Mapping, wrong: Mapping, names, what: str) -> None:
-    actual = _flat(mask, names)
-    target = _flat(expected, names)
-    if actual.shape != target.shape:
-        shapes = {n: tuple(mask[n].shape) for n in names}
-        raise GradingError(f"{what}: the mask must have the weights' shapes, got {shapes}")
-    if torch.equal(actual, target):
-        return
-    message = _match_wrong(actual, wrong, "mask", names, exact=True)
-    if message:
-        raise GradingError(f"{what}: {message}")
-    got, want = _mask_sparsity(mask, names), _mask_sparsity(expected, names)
-    if abs(got - want) > 1e-9:
-        raise GradingError(
-            f"{what}: the mask's sparsity is {got:.4f}, expected exactly {want:.4f}: prune k = round(sparsity * n) "
-            "weights, no more, no fewer"
-        )
-    raise GradingError(
-        f"{what}: the sparsity is right ({got:.4f}) but the wrong weights were pruned: prune the smallest |w|, "
-        "ranked over all tensors together, ties broken by position (earliest first)"
-    )
+# --- magnitude_mask, prune_remaining -------------------------------------------------------------------
 
 
-# --- the checks ---------------------------------------------------------------------------------------
-
-
-def check_magnitude_mask(fn) -> None:
-    """The student's ``magnitude_mask(weights, sparsity)``: exact global sparsity, |w| ranking, stable ties."""
-    cases = _cases()
-    single = [("magnitude_mask", cases["magnitude_mask"]), ("magnitude_ties", cases["magnitude_ties"])]
-    for label, case in single[:1] + [("global_magnitude_mask", cases["global_magnitude_mask"])] + single[1:]:
-        inputs = case["inputs"]
-        if label == "global_magnitude_mask":
-            weights = _tensors(inputs["weights"])
-        else:
-            weights = {"w": torch.tensor(inputs["weight"], dtype=torch.float32)}
-        names = list(weights)
-        expected = case["expected"]["mask"]
-        expected = expected if isinstance(expected, Mapping) else {"w": expected}
-        wrong = {k: ({**v, "mask": v["mask"] if isinstance(v["mask"], Mapping) else {"w": v["mask"]}})
-                 for k, v in case["wrong"].items()}
-        shapes = " and ".join(f"{tuple(w.shape)}" for w in weights.values())
-        what = f"magnitude_mask(weights of shapes {shapes}, sparsity={inputs['sparsity']})"
-        before = {n: w.clone() for n, w in weights.items()}
-        out = call_student(fn, what, weights, inputs["sparsity"])
-        if any(not torch.equal(before[n], weights[n]) for n in names):
-            raise GradingError(f"{what} changed the weights it was given: compute a mask, leave the weights alone")
-        _compare_mask(_as_mask(out, names, what), expected, wrong, names, what)
-
-
-def check_prune_remaining(fn) -> None:
-    """The student's ``prune_remaining(weights, fraction, previous)``: ``fraction`` of the remaining weights."""
-    case = _cases()["prune_remaining"]
+@judge(ASSIGNMENT, "test_magnitude_mask")
+def magnitude_mask(case: Mapping, observed: Mapping) -> None:
     inputs = case["inputs"]
-    weights = {"w": torch.tensor(inputs["weight"], dtype=torch.float32)}
-    previous = {"w": torch.tensor(inputs["previous_mask"], dtype=torch.float32)}
-    previous_copy = {n: m.clone() for n, m in previous.items()}
-    what = f"prune_remaining(weights, fraction={inputs['fraction']}, previous) with {int(previous['w'].sum())} of 12 weights remaining"
-    with graded_alone(fn, **_references("magnitude_mask")):
-        out = call_student(fn, what, weights, inputs["fraction"], previous)
-    if not torch.equal(previous["w"], previous_copy["w"]):
-        raise GradingError(f"{what} modified the previous mask in place: return a new mask")
-    mask = _as_mask(out, ["w"], what)
-    if bool(((mask["w"] == 1) & (previous["w"] == 0)).any()):
-        raise GradingError(f"{what}: a weight pruned by the previous mask is kept again: masks only shrink, "
-                           "so a pruned weight stays pruned")
-    wrong = {k: {**v, "mask": {"w": v["mask"]}} for k, v in case["wrong"].items()}
-    _compare_mask(mask, {"w": case["expected"]["mask"]}, wrong, ["w"], what)
-    # a second, global case: two tensors and a previous mask, checked against the rule itself
-    _check_prune_remaining_global(fn)
-
-
-def _check_prune_remaining_global(fn) -> None:
-    case = _cases()["global_magnitude_mask"]
-    weights = _tensors(case["inputs"]["weights"])
-    names = list(weights)
-    first = {n: torch.tensor(m) for n, m in case["expected"]["mask"].items()}  # 6 of 10 pruned
-    trained = {n: weights[n] * first[n] for n in names}
-    what = "prune_remaining(two weight tensors, fraction=0.5, previous) with 4 of 10 weights remaining"
-    with graded_alone(fn, **_references("magnitude_mask")):
-        out = call_student(fn, what, trained, 0.5, {n: m.clone() for n, m in first.items()})
-    mask = _as_mask(out, names, what)
-    kept = int(_flat(mask, names).sum())
-    if kept == 4:
-        raise GradingError(f"{what}: the sparsity did not grow (still 4 kept): prune the fraction of the *remaining* "
-                           "weights (the already-pruned zeros must not count)")
-    if kept != 2:
-        raise GradingError(f"{what}: kept {kept} weights, expected 2 (4 remaining, prune round(0.5 * 4) = 2 of them, "
-                           "ranked over both tensors together)")
-    survivors = sorted(((float(trained[n].abs().flatten()[i]), n, i) for n in names
-                        for i in range(trained[n].numel()) if first[n].flatten()[i] == 1), reverse=True)[:2]
-    for _, n, i in survivors:
-        if mask[n].flatten()[i] != 1:
-            raise GradingError(f"{what}: kept the wrong weights: of the remaining ones keep the largest |w| "
-                               "over both tensors together")
-
-
-def _grader_train(hyper: Mapping, x: torch.Tensor, y: torch.Tensor, calls: list):
-    """The ``train(model, mask)`` the grader hands to ``imp_round``: full-batch AdamW for ``hyper['steps']``
-    steps, the mask applied before training and after every step (the fixture's recipe)."""
-
-    def train(model, mask):
-        calls.append({n: torch.as_tensor(m).detach().clone().float() for n, m in mask.items()})
-        params = dict(model.named_parameters())
-        masks = {n: torch.as_tensor(m).detach().float() for n, m in mask.items()}
-        with torch.no_grad():
-            for n, m in masks.items():
-                params[n].mul_(m)
-        opt = torch.optim.AdamW(model.parameters(), lr=hyper["lr"], weight_decay=hyper["weight_decay"],
-                                betas=tuple(hyper["betas"]), eps=hyper["eps"])
-        for _ in range(hyper["steps"]):
-            opt.zero_grad()
-            nn.functional.cross_entropy(model(x), y).backward()
-            opt.step()
-            with torch.no_grad():
-                for n, m in masks.items():
-                    params[n].mul_(m)
-        return model
-
-    return train
-
-
-def _tiny_model(state_lists: Mapping) -> nn.Module:
-    model = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 2))
-    model.load_state_dict({k: torch.tensor(v, dtype=torch.float32) for k, v in state_lists.items()})
-    return model
-
-
-def check_train_with_mask(fn) -> None:
-    """The student's ``train_with_mask(model, mask, optimizer, batches)``: five full-batch AdamW steps under
-    a 50% mask must land on the recorded weights, with every pruned weight exactly zero."""
-    case = _cases()["train_with_mask"]
-    inputs = case["inputs"]
-    hyper = inputs["hyper"]
-    model = _tiny_model(inputs["theta0"])
-    mask = _tensors(inputs["mask"])
-    names = list(mask)
-    x, y = torch.tensor(inputs["x"]), torch.tensor(inputs["y"])
-    optimizer = torch.optim.AdamW(model.parameters(), lr=hyper["lr"], weight_decay=hyper["weight_decay"],
-                                  betas=tuple(hyper["betas"]), eps=hyper["eps"])
-    what = f"train_with_mask (AdamW, weight decay {hyper['weight_decay']}, {hyper['steps']} steps, 50% mask)"
-    call_student(fn, what, model, {n: m.clone() for n, m in mask.items()}, optimizer, [(x, y)] * hyper["steps"])
-
-    state = {k: v.detach() for k, v in model.state_dict().items()}
-    keys = list(state)
-    actual = _flat(state, keys)
-    if _same(actual, _flat(case["expected"]["state"], keys)):
+    weights = arrays(inputs["weights"])
+    names, n, sparsity = list(weights), sum(w.size for w in weights.values()), inputs["sparsity"]
+    shapes = " and ".join(str(w.shape) for w in weights.values())
+    what = f"magnitude_mask(weights of shapes {shapes}, sparsity={sparsity})"
+    require_ok(observed, what)
+    masks = as_masks(observed["value"], {k: w.shape for k, w in weights.items()}, what)
+    if observed.get("weights_changed"):
+        raise Mistake(f"{what} modified the weights it was given ({', '.join(observed['weights_changed'][:3])}): "
+                      "compute the mask from |w| and leave the weights as they are")
+    actual = flat(masks, names)
+    if np.array_equal(actual, flat(recorded(case["expected"]["mask"]), names)):
         return
-    regrown = int(sum(((state[n] != 0) & (mask[n] == 0)).sum() for n in names))
-    if _same(actual, _flat(inputs["theta0"], keys)):
-        raise GradingError(f"{what}: the weights did not change: take an optimizer step for every batch")
-    for entry in case["wrong"].values():
-        if _same(actual, _flat(entry["state"], keys)):
-            raise GradingError(f"{what}: {entry['message']} ({entry['regrown']} pruned weights ended non-zero)")
-    if regrown:
-        raise GradingError(
-            f"{what}: {regrown} pruned weights ended non-zero: gradients, momentum and weight decay move pruned "
-            "weights off zero, so re-apply the mask after every optimizer step"
-        )
-    raise GradingError(
-        f"{what}: the pruned weights stay zero but the trained weights differ from the expected ones: apply the "
-        "mask before the first step too, and take exactly one step per batch of cross_entropy(model(x), y) "
-        "(optimizer.zero_grad(), loss.backward(), optimizer.step())"
-    )
+    known = named_mistake(actual, case["wrong"], MAGNITUDE_MESSAGES, names)
+    if known:
+        raise Mistake(f"{what}: {known}")
+    pruned = pruned_count(masks)
+    if pruned != int(round(sparsity * n)):
+        raise Mistake(f"{what} pruned {pruned} of the {n} weights: prune exactly k = round(sparsity * n) of them")
+    raise Mistake(f"{what} pruned the right number of weights, but not the ones with the smallest |w| over all "
+                  "the tensors together (ties: earliest position first, in dict order then flat index)")
 
 
-def check_imp_round(fn) -> None:
-    """The student's ``imp_round(model, theta0, mask, fraction, train)`` for two rounds on the tiny MLP:
-    the mask after each round, and the rewound weights m ⊙ θ0 (biases back to θ0 too)."""
-    case = _cases()["imp_round"]
-    inputs, expected, wrong = case["inputs"], case["expected"], case["wrong"]
-    hyper, fraction = inputs["hyper"], inputs["fraction"]
-    names = list(hyper["prunable"])
-    x, y = torch.tensor(inputs["x"]), torch.tensor(inputs["y"])
-    theta0 = _tensors(inputs["theta0"])
-    keys = list(theta0)
-    references = _references("magnitude_mask", "prune_remaining", "apply_mask")
+@judge(ASSIGNMENT, "test_prune_remaining")
+def prune_remaining(case: Mapping, observed: Mapping) -> None:
+    inputs = case["inputs"]
+    weights, previous = arrays(inputs["weights"]), arrays(inputs["previous"])
+    names, fraction = list(weights), inputs["fraction"]
+    alive = flat(previous, names) == 1
+    what = (f"prune_remaining(weights of shapes {' and '.join(str(w.shape) for w in weights.values())}, "
+            f"fraction={fraction}, previous) with {int(alive.sum())} of {alive.size} weights remaining")
+    require_ok(observed, what)
+    masks = as_masks(observed["value"], {k: w.shape for k, w in weights.items()}, what)
+    if observed.get("previous_changed"):
+        raise Mistake(f"{what} modified the previous mask in place ({', '.join(observed['previous_changed'][:3])}): "
+                      "return a new mask and leave `previous` as it was")
+    if observed.get("weights_changed"):
+        raise Mistake(f"{what} modified the weights it was given ({', '.join(observed['weights_changed'][:3])}): "
+                      "leave them as they are (multiply into new tensors, w * previous)")
+    actual = flat(masks, names)
+    if np.array_equal(actual, flat(recorded(case["expected"]["mask"]), names)):
+        return
+    known = named_mistake(actual, case["wrong"], PRUNE_MESSAGES, names)
+    if known:
+        raise Mistake(f"{what}: {known}")
+    revived = int(((actual == 1) & ~alive).sum())
+    if revived:
+        raise Mistake(f"{what}: {revived} weights the previous mask pruned are kept again: masks only shrink, "
+                      "a pruned weight stays pruned")
+    newly = int(((actual == 0) & alive).sum())
+    if newly != int(round(fraction * alive.sum())):
+        raise Mistake(f"{what} pruned {newly} more of the {int(alive.sum())} remaining weights: prune "
+                      "round(fraction * n_remaining) more")
+    raise Mistake(f"{what} pruned the right number of weights, but not the remaining ones with the smallest |w| "
+                  "over all the tensors together (ties: earliest position first)")
 
-    rounds = [
-        (1, inputs["theta0"], {n: torch.ones_like(theta0[n]) for n in names}, "mask_round1", "rewound_round1"),
-        (2, expected["rewound_round1"], _tensors(expected["mask_round1"]), "mask_round2", None),
-    ]
-    for r, start, mask_in, mask_key, rewound_key in rounds:
-        model = _tiny_model(start)
-        calls: list = []
-        train = _grader_train(hyper, x, y, calls)
-        what = f"imp_round (round {r}: fraction={fraction} of the remaining weights, from sparsity " \
-               f"{_mask_sparsity(mask_in, names):.2f})"
-        given_theta0 = {k: v.clone() for k, v in theta0.items()}
-        with graded_alone(fn, **references):
-            out = call_student(fn, what, model, given_theta0, {n: m.clone() for n, m in mask_in.items()}, fraction, train)
-        if not calls:
-            raise GradingError(f"{what} never called train(model, mask): train first, then prune the trained weights")
-        if any(not torch.equal(given_theta0[k], theta0[k]) for k in keys):
-            raise GradingError(f"{what} changed theta0 in place: θ0 is the rewind point and must stay as it was "
-                               "(load it into the model, e.g. model.load_state_dict(theta0))")
-        mask = _as_mask(out, names, what)
-        round_wrong = {k: v for k, v in wrong.items() if mask_key in v}
-        actual = _flat(mask, names)
-        if not torch.equal(actual, _flat(expected[mask_key], names)):
-            message = _match_wrong(actual, round_wrong, mask_key, names, exact=True)
-            if message:
-                raise GradingError(f"{what}: {message}")
-            if torch.equal(actual, _flat(mask_in, names)):
-                raise GradingError(f"{what}: the returned mask is the one it was given: prune `fraction` of the "
-                                   "remaining weights of the trained model and return the new mask")
-            raise GradingError(
-                f"{what}: the new mask (sparsity {_mask_sparsity(mask, names):.4f}) differs from the expected one "
-                f"(sparsity {expected['sparsity_round' + str(r)]:.4f}): prune the smallest |w| of the *trained* "
-                "weights (after train), globally over the prunable weights"
-            )
-        state = {k: v.detach() for k, v in model.state_dict().items()}
-        expected_state = ({k: torch.tensor(v) for k, v in expected[rewound_key].items()} if rewound_key else
-                          {k: theta0[k] * mask[k] if k in mask else theta0[k] for k in keys})
-        if _same(_flat(state, keys), _flat(expected_state, keys)):
-            continue
-        for entry in wrong.values():
-            if "rewound_round1" in entry and _same(_flat(state, keys), _flat(entry["rewound_round1"], keys)):
-                raise GradingError(f"{what}: {entry['message']}")
-        nonzero = int(sum(((state[n] != 0) & (mask[n] == 0)).sum() for n in names))
+
+# --- apply_mask, train_with_mask ------------------------------------------------------------------------
+
+
+def _state(plain, what: str) -> dict[str, np.ndarray]:
+    if not (isinstance(plain, Mapping) and isinstance(plain.get("mapping"), Mapping)):
+        raise Mistake(f"{what}: the grader could not read the model's weights")
+    return {name: as_array(value, f"{what}: {name}") for name, value in plain["mapping"].items()}
+
+
+def _nonzero_pruned(state: Mapping[str, np.ndarray], mask: Mapping[str, np.ndarray]) -> int:
+    return int(sum(((state[n] != 0) & (m == 0)).sum() for n, m in mask.items()))
+
+
+def _check_apply_mask(case: Mapping, observed: Mapping, mask: Mapping[str, np.ndarray]) -> None:
+    what = "apply_mask(model, mask)"
+    require_ok(observed, what, HINTS)
+    if observed.get("mask_changed"):
+        raise Mistake(f"{what} modified the mask it was given ({', '.join(observed['mask_changed'][:3])}): "
+                      "leave the mask as it is")
+    if observed.get("parameters_replaced"):
+        raise Mistake(f"{what} replaced the parameters {observed['parameters_replaced'][:3]} by new ones, which the "
+                      "optimizer does not hold: multiply the existing parameters in place (p.mul_(m))")
+    before, state = arrays(case["inputs"]["state"]), _state(observed.get("state"), what)
+    names = list(before)
+    if close(flat(state, names), flat(recorded(case["expected"]["apply_mask"]), names), rtol=0, atol=0):
+        return
+    if close(flat(state, names), flat(before, names), rtol=0, atol=0):
+        raise Mistake(f"{what} left the model's weights unchanged: multiply its parameters in place (p.mul_(m)); "
+                      "`p = p * m` only rebinds a name")
+    nonzero = _nonzero_pruned(state, mask)
+    if nonzero:
+        raise Mistake(f"after {what}, {nonzero} pruned weights are non-zero: w <- m * w for every masked parameter")
+    changed = [n for n in names if n not in mask and not np.array_equal(state[n], before[n])]
+    if changed:
+        raise Mistake(f"{what} changed {changed[:3]}, which the mask does not name: leave the other parameters alone")
+    raise Mistake(f"{what} changed weights the mask keeps: only the pruned ones (mask 0) become 0")
+
+
+def _describe_training(inputs: Mapping) -> str:
+    spec = inputs["optimizer"]
+    settings = f"lr={spec['lr']}, weight_decay={spec['weight_decay']}"
+    if spec["name"] == "SGD":
+        settings += f", momentum={spec['momentum']}"
+    warm = ", already holding momentum from earlier steps" if spec.get("state") else ""
+    return f"train_with_mask({spec['name']}({settings}){warm}, {len(inputs['batches'])} batches)"
+
+
+@judge(ASSIGNMENT, "test_train_with_mask")
+def train_with_mask(case: Mapping, observed: Mapping) -> None:
+    inputs = case["inputs"]
+    mask = arrays(inputs["mask"])
+    require_ok(observed, "apply_mask and train_with_mask")
+    _check_apply_mask(case, observed.get("apply_mask") or {}, mask)
+
+    trained = observed.get("train") or {}
+    what, n_batches = _describe_training(inputs), len(inputs["batches"])
+    require_ok(trained, what, HINTS)
+    if trained.get("mask_changed"):
+        raise Mistake(f"{what} modified the mask it was given ({', '.join(trained['mask_changed'][:3])}): "
+                      "leave the mask as it is")
+    before, state = arrays(inputs["state"]), _state(trained.get("state"), what)
+    names = list(before)
+    actual = flat(state, names)
+    forwards = trained.get("forwards") or []
+    right = close(actual, flat(recorded(case["expected"]["state"]), names), rtol=1e-4, atol=1e-5)
+    if not right:
+        known = named_mistake(actual, case["wrong"], TRAIN_MESSAGES, names)
+        if known:
+            raise Mistake(f"{what}: {known}")
+    steps = trained.get("steps", 0)
+    if steps != n_batches:
+        raise Mistake(f"{what} took {steps} steps of the optimizer it was given for {n_batches} batches: one step "
+                      "of that optimizer per (x, y) batch")
+    if len(forwards) != n_batches:
+        raise Mistake(f"{what} ran the model {len(forwards)} times for {n_batches} batches: one forward pass per batch")
+    if any(not training for training, _ in forwards):
+        raise Mistake(f"{what} ran the model in eval mode: call model.train() before training")
+    for step, (_, nonzero) in enumerate(forwards):
+        if nonzero and step == 0:
+            raise Mistake(f"{what}: the first forward pass ran with {nonzero} pruned weights non-zero: apply the mask "
+                          "before the first step")
         if nonzero:
-            raise GradingError(f"{what}: after rewinding, {nonzero} pruned weights are non-zero: rewinding resets "
-                               "only the survivors, m ⊙ θ0 — apply the new mask after loading θ0")
-        if _same(_flat(state, names), _flat(expected_state, names)):
-            raise GradingError(f"{what}: the prunable weights are rewound but the other parameters (the biases) are "
-                               "not back at θ0: rewind the whole model to θ0, then apply the mask")
-        raise GradingError(f"{what}: the model's weights after the round are not m ⊙ θ0: reset the survivors "
-                           "to the initial weights θ0 (not the trained ones) and keep pruned weights at 0")
+            raise Mistake(f"{what}: the forward pass of batch {step + 1} ran with {nonzero} pruned weights non-zero: "
+                          "re-apply the mask after every optimizer step")
+    nonzero = _nonzero_pruned(state, mask)
+    if nonzero:
+        raise Mistake(f"{what}: after training, {nonzero} pruned weights are non-zero: re-apply the mask after every "
+                      "optimizer step, the last one included")
+    if right:
+        return
+    if close(actual, flat(recorded(case["expected"]["apply_mask"]), names), rtol=0, atol=0):
+        raise Mistake(f"{what}: no weight changed: zero the gradients before loss.backward() (not between backward "
+                      "and step), then optimizer.step()")
+    unmasked = [n for n in names if n not in mask]
+    if unmasked and all(np.array_equal(state[n], before[n]) for n in unmasked):
+        raise Mistake(f"{what}: the parameters outside the mask ({unmasked[:3]}) did not change: step the optimizer "
+                      "it was given, which holds every parameter")
+    raise Mistake(f"{what}: the pruned weights stay 0, but the trained weights are not those of one step of "
+                  "F.cross_entropy(model(x), y) per batch with the optimizer it was given (zero_grad, backward, "
+                  "step, then re-apply the mask)")
+
+
+# --- imp_round ------------------------------------------------------------------------------------------
+
+
+def _same_values(plain, mask: Mapping[str, np.ndarray]) -> bool:
+    """Does the plain ``{name: tensor}`` hold the values of ``mask`` (any dtype: a bool copy is the same mask)?"""
+    got = plain.get("mapping") if isinstance(plain, Mapping) else None
+    if not isinstance(got, Mapping) or set(got) != set(mask):
+        return False
+    try:
+        return all(np.array_equal(as_array(got[n], "the mask").astype(np.float64), m) for n, m in mask.items())
+    except Mistake:
+        return False
+
+
+@judge(ASSIGNMENT, "test_imp_round")
+def imp_round(case: Mapping, observed: Mapping) -> None:
+    inputs = case["inputs"]
+    given, theta0, trained = arrays(inputs["mask"]), arrays(inputs["theta0"]), arrays(inputs["trained"])
+    prunable, names = list(given), list(theta0)
+    sparsity = 1 - flat(given, prunable).mean()
+    what = f"imp_round(fraction={inputs['fraction']}, from a mask of sparsity {sparsity:.2f})"
+    require_ok(observed, what)
+
+    calls = observed.get("train_calls") or []
+    if not calls:
+        raise Mistake(f"{what} never called train(model, mask): train first, then prune the trained weights")
+    if len(calls) > 1:
+        raise Mistake(f"{what} called train {len(calls)} times: train once per round, before pruning")
+    call = calls[0]
+    if not call.get("same_model"):
+        raise Mistake(f"{what} called train on another model: train the model it was given, in place")
+    if not _same_values(call.get("mask"), given):
+        raise Mistake(f"{what} called train with another mask than the one it was given: train the current ticket "
+                      "under `mask`")
+    if not call.get("at_start"):
+        raise Mistake(f"{what} changed the model before calling train: train the ticket as it was given")
+    if observed.get("theta0_changed"):
+        raise Mistake(f"{what} modified theta0 ({', '.join(observed['theta0_changed'][:3])}): theta0 is the rewind "
+                      "point of every round; load it into the model (model.load_state_dict(theta0)) and apply the "
+                      "mask to the model, not to theta0")
+
+    masks = as_masks(observed.get("value"), {n: m.shape for n, m in given.items()}, what)
+    actual = flat(masks, prunable)
+    if not np.array_equal(actual, flat(recorded(case["expected"]["mask"]), prunable)):
+        known = named_mistake(actual, case["wrong"], IMP_MESSAGES, prunable, key="mask")
+        if known:
+            raise Mistake(f"{what}: {known}")
+        alive = flat(given, prunable) == 1
+        if ((actual == 1) & ~alive).any():
+            raise Mistake(f"{what}: the new mask keeps weights the old mask pruned: masks only shrink")
+        raise Mistake(f"{what}: the new mask (sparsity {1 - actual.mean():.3f}) does not prune `fraction` of the "
+                      "remaining weights with the smallest |w| of the *trained* model")
+
+    state = _state(observed.get("state"), what)
+    expected = recorded(case["expected"]["state"])
+    if close(flat(state, names), flat(expected, names), rtol=1e-6, atol=1e-7) and not _nonzero_pruned(state, masks):
+        return
+    known = named_mistake(flat(state, names), case["wrong"], IMP_MESSAGES, names, key="state")
+    if known:
+        raise Mistake(f"{what}: {known}")
+    if close(flat(state, names), flat(trained, names), rtol=0, atol=0):
+        raise Mistake(f"{what}: the model still holds its trained weights: rewind the model it was given, in place "
+                      "(model.load_state_dict(theta0)); rewinding a copy leaves the caller's model as it was")
+    nonzero = _nonzero_pruned(state, masks)
+    if nonzero:
+        raise Mistake(f"{what}: after the round, {nonzero} weights the new mask prunes are non-zero: the ticket is "
+                      "m * theta0, so apply the new mask after rewinding")
+    survivors = int(sum(((masks[n] == 1) & ~np.isclose(state[n], theta0[n], rtol=1e-6, atol=1e-7)).sum()
+                        for n in prunable))
+    if survivors:
+        raise Mistake(f"{what}: {survivors} surviving weights are not at their theta0 values: rewind the survivors "
+                      "to theta0")
+    others = [n for n in names if n not in given and not np.allclose(state[n], theta0[n], rtol=1e-6, atol=1e-7)]
+    raise Mistake(f"{what}: {', '.join(others[:4]) or 'some parameters'} are not back at theta0: every parameter "
+                  "goes back to theta0, those outside the mask too")

@@ -12,8 +12,8 @@ What it measures (the lecture's BERT-ticket tables, Chen et al. 2020, at this ki
 
 Outputs in ``--out`` (default ``runs/tickets``): ``results.json`` (with provenance), ``results.md``,
 ``accuracy_vs_sparsity.png``, ``layer_sparsity.png`` of the latest run, and under ``<out>/<profile>/`` the
-same plus every intermediate result as a file, so an interrupted run resumes where it stopped. ``--fixtures-only`` writes the notebook-03 grading fixtures
-(seconds, CPU, deterministic) and nothing else.
+same plus every intermediate result as a file, so an interrupted run resumes where it stopped. (Notebook 03's
+grading fixtures: ``python -m compresslib.grading.record 03_lottery_tickets``.)
 """
 
 from __future__ import annotations
@@ -412,16 +412,7 @@ def main(argv=None) -> int:
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads (1 is much faster than 2 when another job shares a 2-core machine)")
-    parser.add_argument("--fixtures-only", action="store_true", help="only write the notebook-03 grading fixtures")
-    parser.add_argument("--fixtures", type=Path, default=None, help="where the fixtures go (default: compresslib/grading/fixtures)")
     args = parser.parse_args(argv)
-    if args.fixtures_only:
-        from compresslib.runs.tickets_fixtures import write_fixtures
-
-        path = write_fixtures(args.fixtures)
-        print(f"wrote {path}")
-        return 0
-
     from compresslib.runs.common import RUNS_ROOT
 
     started = time.perf_counter()
