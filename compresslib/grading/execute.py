@@ -392,7 +392,8 @@ class _Kernel:
             os.chown(inside, NOBODY, NOBODY)
         os.chmod(inside, 0o400)
         try:
-            self.sandbox.spawn(["-c", _KERNEL_CODE, "-f", f"{self.sandbox.runtime_inside}/connection.json"])
+            self.sandbox.spawn(["-c", _KERNEL_CODE, "-f", f"{self.sandbox.runtime_inside}/connection.json",
+                                "--HistoryManager.hist_file=:memory:"])
         except SandboxError as error:
             raise _KernelGone(str(error)) from None
         self.client = AsyncKernelClient(context=self.context)

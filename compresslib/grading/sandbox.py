@@ -107,12 +107,14 @@ class SandboxLimits:
             raise ValueError(f"SandboxLimits.processes must be at least 16 (an idle kernel has 7 tasks), "
                              f"got {self.processes}")
 
-    def rlimits(self, *, nproc: bool) -> dict[str, int]:
-        """The rlimits applied to the sandboxed process, by ``resource`` name."""
-        limits = {"RLIMIT_CORE": 0, "RLIMIT_CPU": self.cpu_seconds, "RLIMIT_DATA": self.memory_bytes,
-                  "RLIMIT_FSIZE": self.file_bytes, "RLIMIT_NOFILE": self.open_files}
+    def rlimits(self, *, nproc: bool) -> dict[str, tuple[int, int]]:
+        """The (soft, hard) rlimits of the sandboxed process, by ``resource`` name. The CPU limit's hard value
+        is 5 s above the soft one: SIGXCPU first (which ends Python), SIGKILL if that is ignored."""
+        limits = {"RLIMIT_CORE": (0, 0), "RLIMIT_CPU": (self.cpu_seconds, self.cpu_seconds + 5),
+                  "RLIMIT_DATA": (self.memory_bytes,) * 2, "RLIMIT_FSIZE": (self.file_bytes,) * 2,
+                  "RLIMIT_NOFILE": (self.open_files,) * 2}
         if nproc:
-            limits["RLIMIT_NPROC"] = self.processes
+            limits["RLIMIT_NPROC"] = (self.processes,) * 2
         return limits
 
 
@@ -172,7 +174,7 @@ def describe_python(python: str) -> PythonEnvironment:
 
 def is_other_compresslib(path: Path) -> bool:
     """Whether a site-packages entry installs or points to a ``compresslib`` (which must not be visible)."""
-    if re.match(r"(__editable__[._]+)?compresslib([^a-z0-9]|$)", path.name.lower()):
+    if re.match(r"__editable__[._]+compresslib[._-]|compresslib([.-]|$)", path.name.lower()):
         return True
     if path.suffix in (".pth", ".egg-link") and path.is_file():
         try:
@@ -279,7 +281,7 @@ class _Cgroups:
         return [str(self.dirs[c]) for c in list(self.dirs) if not self._remove(c)]
 
 
-def _pids_in_namespace(kind: str, inode: int) -> list[int]:
+def pids_in_namespace(kind: str, inode: int) -> list[int]:
     """Host pids of the live (not zombie) processes whose ``kind`` namespace (``pid``, ``mnt``) has this inode."""
     wanted, found = f"{kind}:[{inode}]", []
     for entry in os.scandir("/proc"):
@@ -312,7 +314,6 @@ def _can_drop_privileges() -> bool:
     return os.geteuid() == 0
 
 
-@functools.cache
 def _probe(bwrap: str | None, drop: bool) -> Availability:
     if bwrap is None:
         return Availability(False, "bubblewrap is not installed (Debian/Ubuntu: apt-get install -y bubblewrap)")
@@ -339,8 +340,9 @@ def _probe(bwrap: str | None, drop: bool) -> Availability:
     return Availability(True, f"bubblewrap {bwrap} with user, PID, network, IPC and UTS namespaces as {user}")
 
 
+@functools.cache
 def availability() -> Availability:
-    """Whether bubblewrap and user namespaces work here, and why not (cached per process)."""
+    """Whether bubblewrap and user namespaces work here, and why not (cached per process: ``cache_clear()``)."""
     return _probe(shutil.which("bwrap"), _can_drop_privileges())
 
 
@@ -425,7 +427,7 @@ class Sandbox:
         if self.drop:
             os.chown(self.runtime_dir, NOBODY, NOBODY)
         self.log_path = self.host_dir / "sandbox.log"
-        self._cgroups = _Cgroups(self.host_dir.name, limits)
+        self.cgroups = _Cgroups(self.host_dir.name, limits)
         self.process: subprocess.Popen | None = None
         self.namespaces: dict[str, int] = {}
         self.started_at = self.setup_seconds = None
@@ -445,7 +447,7 @@ class Sandbox:
     @property
     def protections(self) -> dict[str, str]:
         """Each protection and how it is enforced here, or ``NOT IN EFFECT: why``."""
-        lim, cg, off = self.limits, self._cgroups, "NOT IN EFFECT: "
+        lim, cg, off = self.limits, self.cgroups, "NOT IN EFFECT: "
         sandboxed = not self.unsandboxed
         memory = [f"RLIMIT_DATA {lim.memory_bytes / _GIB:.1f} GiB per process"]
         if "memory" in cg.dirs:
@@ -656,7 +658,7 @@ class Sandbox:
         return self.process
 
     def _preexec_function(self):
-        procs = self._cgroups.procs_files()
+        procs = self.cgroups.procs_files()
         rlimits = [(getattr(resource, name), value) for name, value in
                    self.limits.rlimits(nproc=False).items()]
         staged, drop = list(self._staged), self.drop
@@ -677,7 +679,7 @@ class Sandbox:
                     if libc.mount(source, target, None, _MS_BIND | _MS_REC, None):
                         raise OSError(ctypes.get_errno(), f"cannot stage {source!r}")
             for which, value in rlimits:
-                resource.setrlimit(which, (value, value))
+                resource.setrlimit(which, value)
             if drop:
                 _drop_privileges()
 
@@ -714,7 +716,7 @@ class Sandbox:
         code = self.process.poll()
         if code is None:
             return "still running"
-        if self._cgroups.oom_kills():
+        if self.cgroups.oom_kills():
             return f"killed by the out-of-memory killer (memory limit {self.limits.memory_bytes / _GIB:.1f} GiB)"
         if code < 0 or code > 128:
             sig = -code if code < 0 else code - 128
@@ -722,6 +724,8 @@ class Sandbox:
                 return f"CPU time limit reached ({self.limits.cpu_seconds} s)"
             if sig == signal.SIGKILL and self.killed:
                 return "killed by the grader"
+            if sig == signal.SIGKILL:
+                return "killed by SIGKILL (the out-of-memory killer, or the CPU time limit after SIGXCPU was ignored)"
             return f"killed by {_signal_name(sig)}"
         return f"exited with code {code}"
 
@@ -747,9 +751,9 @@ class Sandbox:
 
     def survivors(self) -> list[int]:
         """Host pids of processes of this sandbox still alive (in its PID namespace or its cgroups)."""
-        found = set(self._cgroups.pids())
+        found = set(self.cgroups.pids())
         if "pid-namespace" in self.namespaces:
-            found.update(_pids_in_namespace("pid", self.namespaces["pid-namespace"]))
+            found.update(pids_in_namespace("pid", self.namespaces["pid-namespace"]))
         return sorted(found)
 
     def close(self) -> None:
@@ -759,7 +763,7 @@ class Sandbox:
         self.closed = True
         self.kill()
         left = self.survivors()
-        stuck = self._cgroups.remove()
+        stuck = self.cgroups.remove()
         if self._status_fd is not None:
             os.close(self._status_fd)
             self._status_fd = None

@@ -6,7 +6,7 @@ library only, because the kit's ``compresslib`` (not the instructor's) is the on
 
 It reads ``$COMPRESSLIB_SANDBOX_BOOT`` (JSON, removed from the environment once read):
 
-* ``rlimits``: ``{"RLIMIT_NPROC": n, ...}``, each set as both soft and hard limit. RLIMIT_NPROC is set
+* ``rlimits``: ``{"RLIMIT_NPROC": [soft, hard], ...}``. RLIMIT_NPROC is set
   here rather than before the sandbox starts, because here it counts the tasks of the sandbox's own
   user namespace, not every process of the same uid on the host.
 * ``kit``: the folder that must provide ``compresslib``. Any other ``compresslib`` the interpreter could
@@ -26,8 +26,8 @@ PACKAGE = "compresslib"
 
 
 def apply_limits(rlimits):
-    for name, value in rlimits.items():
-        resource.setrlimit(getattr(resource, name), (value, value))
+    for name, (soft, hard) in rlimits.items():
+        resource.setrlimit(getattr(resource, name), (soft, hard))
 
 
 def forget_other_copies(kit):
