@@ -10,8 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-import resource
-import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -170,8 +169,8 @@ def test_inputs_file_is_bound_read_only_at_a_fixed_path(kit, tmp_path):
     inputs = tmp_path / "hidden.json"
     inputs.write_text('{"logits": [0.5, -1.0]}')
     inputs.chmod(0o644)
-    output, box = run(kit, f"import json, os; p = os.environ['{INPUTS_VARIABLE}']; print(json.dumps([p, open(p).read()]))",
-                      inputs=inputs)
+    code = f"import json, os; p = os.environ['{INPUTS_VARIABLE}']; print(json.dumps([p, open(p).read()]))"
+    output, box = run(kit, code, inputs=inputs)
     assert last_json(output) == [f"{GRADER}/inputs.json", '{"logits": [0.5, -1.0]}']
     assert box.inputs_inside == f"{GRADER}/inputs.json"
 
@@ -243,6 +242,35 @@ except OSError as error:
     assert box.survivors() == []
     assert sandbox_module.pids_in_namespace("mnt", namespaces["mnt-namespace"]) == [], "the scratch's mount lives on"
     assert not box.host_dir.exists()
+
+
+@needs_sandbox
+def test_process_limit_counts_each_sandbox_apart(kit):
+    """With one sandbox at its process limit, can another (same uid 65534, as a second grading worker) still
+    start processes?"""
+    bomb = """
+import os, sys, time
+count = 0
+try:
+    while True:
+        if os.fork() == 0:
+            time.sleep(30)
+            os._exit(0)
+        count += 1
+except OSError:
+    print("FULL", count, flush=True)
+time.sleep(30)
+"""
+    limits = SandboxLimits(processes=32)
+    with Sandbox(kit, limits=limits) as full:
+        full.spawn(["-c", bomb])
+        deadline = time.monotonic() + 30
+        while "FULL" not in full.log_tail() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert "FULL" in full.log_tail()
+        output, _ = run(kit, "import os\ncount = 0\nfor _ in range(8):\n    if os.fork() == 0:\n        os._exit(0)\n"
+                             "    count += 1\nprint('FORKED', count)", limits=limits)
+    assert "FORKED 8" in output
 
 
 @needs_sandbox

@@ -56,6 +56,7 @@ STATUSES = ("ok", "error", "timeout", "died", "skipped", "not_run")
 GRADER_NOTE = "compresslib_grader"
 STREAM_CHUNK = 256 * 1024
 _MIB = 1 << 20
+_BATCH = 200  # messages read in a row before the timeout and the kernel's life are checked again
 _OUTPUT_OVERHEAD = 64  # bytes charged per new output, so that a million empty outputs also run out
 
 # Run by the sandbox's boot script: the IPython kernel, sending stream output in bounded chunks, and
@@ -451,8 +452,9 @@ class _Kernel:
         last_activity, clear_on_next = started, False
         while True:
             now = time.monotonic()
-            if reply is not None and (idle or now - last_activity > 2.0):
-                break  # the outputs end with the kernel's idle status; 2 s of silence after the reply also ends them
+            late = now > deadline + self.policy.interrupt_grace
+            if reply is not None and (idle or now - last_activity > 2.0 or late):
+                break  # outputs end with the kernel's idle status (or 2 s of silence after the reply, or the deadline)
             if not self.sandbox.alive():
                 await self._drain(iopub, msg_id, outputs, budget, limit=0.2)
                 return _Outcome("died", now - started, f"kernel died: {self.sandbox.exit_reason()}", True)
@@ -464,13 +466,17 @@ class _Kernel:
                 return _Outcome("timeout", now - started, f"timed out after {timeout:g} s; the kernel ignored the "
                                 f"interrupt and was killed", True)
             events = dict(await poller.poll(100))
-            if shell.socket in events:
-                while await shell.socket.poll(0):
+            if shell.socket in events:  # at most _BATCH messages between two looks at the clock and the kernel
+                for _ in range(_BATCH):
+                    if not await shell.socket.poll(0):
+                        break
                     msg = await self._receive(shell)
                     if msg and msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "execute_reply":
                         reply, last_activity = msg, time.monotonic()
             if iopub.socket in events:
-                while not idle and await iopub.socket.poll(0):
+                for _ in range(_BATCH):
+                    if idle or not await iopub.socket.poll(0):
+                        break
                     msg = await self._receive(iopub)
                     if not msg or msg["parent_header"].get("msg_id") != msg_id:
                         continue

@@ -376,10 +376,10 @@ class Sandbox:
     ``inputs``: an optional file, bound read-only at ``/opt/grader/inputs<suffix>`` and named by
     ``$COMPRESSLIB_GRADER_INPUTS``. ``python``: the interpreter whose environment runs the code
     (default: this one). ``env``: extra environment variables for the inside. ``seed``: files written into
-    the fresh scratch before the process starts (relative path -> text), e.g. a prebuilt cache. ``warn``:
-    log the UNSANDBOXED warning (a sandbox rebuilt for the same notebook does not repeat it). ``unsandboxed=True`` runs
-    without bubblewrap (see the module docstring); without it, a machine that cannot sandbox raises
-    :class:`SandboxError`.
+    the fresh scratch before the process starts (relative path -> text), e.g. a prebuilt cache.
+    ``unsandboxed=True`` runs without bubblewrap (see the module docstring); without it, a machine that
+    cannot sandbox raises :class:`SandboxError`. ``warn``: log the UNSANDBOXED warning (a sandbox rebuilt
+    for the same notebook does not repeat it).
     """
 
     def __init__(self, kit: str | os.PathLike, *, inputs: str | os.PathLike | None = None,
@@ -465,9 +465,11 @@ class Sandbox:
             "filesystem": ("read-only system; only the kit, the Python environment and the inputs are visible"
                            if sandboxed else off + f"reads and writes whatever uid {os.getuid()} may"),
             "scratch": (f"tmpfs {lim.scratch_bytes // _MIB} MiB, gone with the sandbox" if sandboxed else
-                        f"host folder {self.scratch_dir}, removed afterwards, no size cap"),
+                        off + f"no size cap (host folder {self.scratch_dir}, removed afterwards)"),
             "user": user,
-            "namespaces": "user, mount, PID, IPC, UTS, network, cgroup; new session" if sandboxed else off + "none",
+            "namespaces": ("user (no nested ones), mount, PID, IPC, UTS, network, cgroup; new session" if sandboxed
+                           else off + "none"),
+            "syscalls": off + "no seccomp filter (only the namespaces and the missing capabilities restrict them)",
             "memory": " + ".join(memory),
             "processes": " + ".join(processes) if processes else off + (
                 "RLIMIT_NPROC is not enforced for root and would count every process of the user; no pids cgroup"),
