@@ -25,12 +25,16 @@ does not enforce RLIMIT_NPROC on real uid 0); host paths that uid 65534 cannot r
 a 0700 temporary folder) are first bind-mounted, as root, into a private mount namespace of the
 launching process, under a folder it can reach.
 
-Limits (:class:`SandboxLimits`): memory through the cgroup v1 memory controller where writable, plus
-RLIMIT_DATA always (torch reserves little address space on CPU, so RLIMIT_AS would also work, but a
-process-count bomb multiplies per-process limits: only the cgroup bounds the sum); processes and threads
-through the pids controller where writable, plus RLIMIT_NPROC set inside the sandbox's user namespace
-(so it counts this sandbox's tasks only); CPU time, file size and open files through rlimits; the
-scratch and /dev/shm through tmpfs size caps. :attr:`Sandbox.protections` says which are in effect.
+Limits (:class:`SandboxLimits`), chosen by measurement (``bench/bench_sandbox.py``): at the end of notebook
+01 the kernel has 1.4 GB of address space (VmPeak) for 0.44 GB of data (VmData) and 0.40 GB resident, so
+RLIMIT_AS would count libraries and reserved arenas three times over; RLIMIT_DATA counts what a memory bomb
+grows, and makes ``torch.empty(huge)`` or ``bytearray(huge)`` fail with an error in its cell while the
+kernel lives on. A bomb spread over processes multiplies any per-process limit, so the cgroup v1 memory
+controller (where writable) bounds the sandbox as a whole, tmpfs pages included, with the out-of-memory
+killer. Processes and threads: the pids controller where writable, plus RLIMIT_NPROC set inside the
+sandbox's user namespace, so that it counts this sandbox's tasks only (the kernel has 11 threads at the
+end of notebook 01). CPU time, file size and open files: rlimits; the scratch and /dev/shm: tmpfs size
+caps. :attr:`Sandbox.protections` says which are in effect here.
 
 Without bubblewrap or user namespaces (:func:`availability`), a sandbox is only built with
 ``unsandboxed=True``: the process then runs plainly (kit first on the path, cleared environment, the
@@ -84,9 +88,10 @@ class SandboxError(RuntimeError):
 class SandboxLimits:
     """What one sandbox may use. Sizes in bytes, times in seconds.
 
-    ``processes`` counts tasks (processes and threads) of the sandbox: an idle IPython kernel has 7,
-    one that imported torch and trained a model about 10 (measured in ``tests/test_execute.py``).
-    ``threads`` sets OMP/MKL/OpenBLAS and torch's intra-op thread count.
+    ``processes`` counts tasks (processes and threads) of the sandbox: an IPython kernel (ipykernel 7) has
+    11 threads, idle, after importing torch, and at the end of notebook 01 (``bench/bench_sandbox.py``). ``threads`` sets OMP/MKL/OpenBLAS and
+    torch's intra-op thread count. ``memory_bytes`` bounds each process's data (RLIMIT_DATA) and, where the
+    memory cgroup is writable, the whole sandbox.
     """
 
     memory_bytes: int = 4 * _GIB
@@ -104,7 +109,7 @@ class SandboxLimits:
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ValueError(f"SandboxLimits.{name} must be a positive integer, got {value!r}")
         if self.processes < 16:
-            raise ValueError(f"SandboxLimits.processes must be at least 16 (an idle kernel has 7 tasks), "
+            raise ValueError(f"SandboxLimits.processes must be at least 16 (a kernel has about 11 threads), "
                              f"got {self.processes}")
 
     def rlimits(self, *, nproc: bool) -> dict[str, tuple[int, int]]:
