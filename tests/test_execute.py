@@ -12,6 +12,9 @@ import json
 import logging
 import pickle
 import shutil
+import subprocess
+import sys
+import tempfile
 import time
 import tracemalloc
 from pathlib import Path
@@ -275,6 +278,20 @@ def test_refuses_without_a_sandbox_unless_unsandboxed(kit, monkeypatch, caplog):
     assert statuses(result) == ["ok"] and "stand-in kit" in texts(result, 0)
     assert result.sandboxed is False and any(gap.startswith("network") for gap in result.unprotected)
     assert "UNSANDBOXED" in caplog.text
+
+
+def test_a_kernel_that_cannot_start_is_reported_and_leaves_nothing(kit):
+    """An environment without ipykernel: every cell ``not_run``, the reason in ``error``, no folder or
+    process of the sandbox left (the restarts are bounded)."""
+    base = Path(sys.base_prefix) / "bin" / "python3"
+    if subprocess.run([base, "-c", "import ipykernel"], capture_output=True).returncode == 0:
+        pytest.skip("the base interpreter has ipykernel")
+    before = set(Path(tempfile.gettempdir()).glob("compresslib-sandbox-*"))
+    result = execute_notebook(notebook("1 + 1", "2 + 2"), kit,
+                              policy=ExecutionPolicy(python=str(base), max_restarts=1, startup_timeout=20))
+    assert statuses(result) == ["not_run", "not_run"] and result.restarts == 1
+    assert "No module named 'ipykernel'" in result.error and "could not be started" in result.cells[0].message
+    assert set(Path(tempfile.gettempdir()).glob("compresslib-sandbox-*")) <= before
 
 
 @pytest.mark.slow

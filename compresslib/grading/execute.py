@@ -558,16 +558,19 @@ class _NotebookRun:
             kernel = self._new_kernel()
             try:
                 await kernel.start()
+                failed = await self._replay(kernel, replay, deadline)
             except _KernelGone as error:
                 self._close(kernel)
                 self.problems.append(str(error))
                 if not self._may_restart(deadline):
                     return None
                 continue
+            except BaseException:
+                self._close(kernel)
+                raise
             finally:
                 self.timings["sandbox_setup"] += kernel.sandbox.setup_seconds or 0.0
                 self.timings["kernel_start"] += kernel.start_seconds
-            failed = await self._replay(kernel, replay, deadline)
             if failed is None:
                 return kernel
             replay.remove(failed)
