@@ -9,8 +9,11 @@ STAMP := $(VENV)/.installed
 HAS_CUDA_TORCH := $(shell python3 -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" >/dev/null 2>&1 && echo yes)
 TORCH_SPEC ?= torch==2.13.0
 PROFILE ?= quick
+# Grading runs each submission in a bubblewrap sandbox (compresslib/grading/sandbox.py): the Debian/Ubuntu
+# package `bubblewrap`, installed where missing (as root, or through sudo).
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: help install demo test reference release lab bench clean-grading
+.PHONY: help install bubblewrap demo test reference release lab bench clean-grading
 
 help:
 	@echo "make demo       release notebook(s), autograde the example submissions, run the quick reference runs"
@@ -20,7 +23,12 @@ help:
 	@echo "make release    instructors: rebuild the walkthroughs, the release and the example submissions"
 	@echo "make bench      timings: notebook execution, autograding, make demo"
 
-install: $(STAMP)
+install: $(STAMP) bubblewrap
+
+bubblewrap:
+	@command -v bwrap >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && \
+	  { $(SUDO) apt-get install -y -q bubblewrap || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q bubblewrap; }; }; } || \
+	  echo "bubblewrap is missing and could not be installed: grading will refuse to run without --unsandboxed"
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(PY) || python3 -m venv $(if $(HAS_CUDA_TORCH),--system-site-packages) $(VENV)
@@ -37,7 +45,7 @@ demo: $(STAMP)
 	  if $(PY) -c "import compresslib.runs.$$run" 2>/dev/null; then $(PY) -m compresslib.runs $$run --profile $(PROFILE) || exit 1; fi; \
 	done
 
-test: $(STAMP)
+test: $(STAMP) bubblewrap
 	$(PY) -m pytest -q
 
 reference: $(STAMP)
