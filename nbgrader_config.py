@@ -4,9 +4,18 @@ solutions/<assignment>/  the source (solution regions, visible and hidden tests)
 notebooks/<assignment>/  the student release, made by `nbgrader generate_assignment`
 submitted/<student>/<assignment>/  collected submissions (not in git)
 autograded/, feedback/, gradebook.db, grades.csv  made by grading (not in git)
+
+Autograding (`nbgrader autograde`, and `python -m compresslib.course grade`, which runs many at once)
+executes each submission in the bubblewrap sandbox with the student kit on its path, and scores each
+test cell from what its hidden tests report, compared with the fixtures in this process
+(compresslib.grading.nbgrader_plugins). Without bubblewrap, autograde refuses to run unless
+`c.SandboxedExecute.unsandboxed = True` (trusted submissions only).
 """
 
-import os
+from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor, SanitizeHTML
+from nbgrader.preprocessors import AssignLatePenalties, CheckCellMetadata, GetGrades, IgnorePattern, LimitOutput, SaveAutoGrades
+
+from compresslib.grading.nbgrader_plugins import SandboxedExecute, ScoreCaptures
 
 c = get_config()  # noqa: F821  (nbgrader injects get_config)
 
@@ -23,12 +32,15 @@ c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedb
 
 # A student may delete a graded cell: put it back from the gradebook and grade it with the original tests.
 c.OverwriteCells.add_missing_cells = True
-# Reference runs on a CPU take seconds per cell; give slow machines room.
-c.ExecutePreprocessor.timeout = 600
-c.Execute.timeout = 600
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 
-# Grading (autograde, validate) runs each notebook's ungraded experiment cells (fine-tuning, sweeps) at
-# the tiny size the notebooks read from COMPRESSLIB_PROFILE: the graded cells and their tests are the
-# same, and a submission takes seconds instead of minutes. COMPRESSLIB_PROFILE=full grades at full size.
-os.environ.setdefault("COMPRESSLIB_PROFILE", "tiny")
+# Grading: the sandbox executes, the kit's scorer decides (see the docstring).
+c.Autograde.autograde_preprocessors = [SandboxedExecute, ScoreCaptures, IgnorePattern, ClearMetadataPreprocessor,
+                                       LimitOutput, SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
+c.SandboxedExecute.cell_timeout = 120
+c.SandboxedExecute.notebook_timeout = 600
+# Feedback pages show what a submission printed: strip scripts and active HTML from them.
+c.GenerateFeedback.preprocessors = [GetGrades, CSSHTMLHeaderPreprocessor, SanitizeHTML]
+c.SanitizeHTML.enabled = True
+# `nbgrader validate` (the instructor checking a source or a submission) runs notebooks plainly.
+c.Execute.timeout = 600

@@ -13,9 +13,11 @@ import re
 from pathlib import Path
 
 from compresslib.capture import run_harness
+from compresslib.capture.stand_ins import set_transport
 from compresslib.course.notebooks import from_source, grade_id, solution_code, source_path
 from compresslib.grading.fixtures import hidden_inputs, load_fixture
 from compresslib.grading.judging import Verdict, score_report
+from compresslib.grading.oracle import answer, scope
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,9 +44,15 @@ def graded_tests(assignment: str) -> list[str]:
 
 
 def grade(assignment: str, test: str, namespace: dict) -> Verdict:
-    """One hidden test on the functions in ``namespace``: harness (as in the sandbox), JSON, judge."""
+    """One hidden test on the functions in ``namespace``: harness (as in the sandbox, its stand-ins
+    answered by the oracle in-process instead of over stdin), JSON, judge."""
     cases = hidden_inputs(assignment)[test]["cases"]
-    report = json.loads(json.dumps(run_harness(assignment, test, cases, namespace)))
+    allowed = scope([case.get("stand_ins", {}) for case in cases])
+    set_transport(lambda request: answer(assignment, allowed, request))
+    try:
+        report = json.loads(json.dumps(run_harness(assignment, test, cases, namespace)))
+    finally:
+        set_transport(None)
     return score_report(assignment, test, report)
 
 

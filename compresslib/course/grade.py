@@ -172,7 +172,8 @@ def _local_kit(kit: str | bytes) -> str:
     return str(cache)
 
 
-def execute_submission(notebook_json: str, kit: str | bytes, inputs_json: str, policy, unsandboxed: bool) -> dict:
+def execute_submission(assignment: str, notebook_json: str, kit: str | bytes, inputs_json: str, policy: dict,
+                       unsandboxed: bool) -> dict:
     """Run one sanitized submission in a sandbox (on a worker); plain data in, plain data out."""
     from compresslib.grading.execute import execute_notebook_json
 
@@ -180,7 +181,7 @@ def execute_submission(notebook_json: str, kit: str | bytes, inputs_json: str, p
         inputs = Path(folder) / "inputs.json"
         inputs.write_text(inputs_json)
         return execute_notebook_json(notebook_json, kit=_local_kit(kit), inputs=str(inputs), policy=policy,
-                                     unsandboxed=unsandboxed)
+                                     unsandboxed=unsandboxed, assignment=assignment)
 
 
 @contextlib.contextmanager
@@ -223,8 +224,9 @@ def grade_class(root: Path, assignment: str, *, students: list[str] | None = Non
                 workers: int = 2, scheduler: str | None = None, unsandboxed: bool = False, policy=None,
                 feedback: bool = True, progress: bool = True) -> ClassReport:
     """Grade every submission of ``assignment`` in ``root/submitted/`` (see the module docstring)."""
-    from compresslib.grading.execute import Policy, sandbox_status
     from compresslib.grading.fixtures import hidden_inputs
+    from compresslib.grading.nbgrader_plugins import grading_policy
+    from compresslib.grading.sandbox import availability
 
     root = Path(root).resolve()
     start = time.perf_counter()
@@ -234,12 +236,12 @@ def grade_class(root: Path, assignment: str, *, students: list[str] | None = Non
     if workers < 1:
         raise GradingSetupError(f"--workers must be at least 1, got {workers}")
     if not unsandboxed:
-        available, reason = sandbox_status()
-        if not available:
-            raise GradingSetupError(f"the grading sandbox does not work here ({reason}). Install bubblewrap "
+        status = availability()
+        if not status:
+            raise GradingSetupError(f"the grading sandbox does not work here ({status.reason}). Install bubblewrap "
                                     "(apt-get install bubblewrap) and allow user namespaces, or pass --unsandboxed "
                                     "to grade trusted submissions without it")
-    policy = policy or Policy()
+    policy = (policy or grading_policy()).to_dict()
     regrade = set(regrade)
     all_students = sorted(p.name for p in (root / "submitted").iterdir()
                           if (p / assignment).is_dir()) if (root / "submitted").is_dir() else []
@@ -277,8 +279,8 @@ def grade_class(root: Path, assignment: str, *, students: list[str] | None = Non
         futures = {}
         for student, notebooks in todo.items():
             for name, nb in notebooks.items():
-                future = executor.submit(execute_submission, nbformat.writes(nb), kit_argument, inputs_json, policy,
-                                         unsandboxed)
+                future = executor.submit(execute_submission, assignment, nbformat.writes(nb), kit_argument,
+                                         inputs_json, policy, unsandboxed)
                 futures[future] = (student, name, time.perf_counter())
         results: dict[str, dict[str, dict]] = {s: {} for s in todo}
         bar = tqdm(total=len(futures), desc=f"grading {assignment}", unit="notebook", disable=not progress)

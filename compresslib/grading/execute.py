@@ -39,8 +39,10 @@ import os
 import secrets
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import nbformat
 import zmq
@@ -100,6 +102,7 @@ class ExecutionPolicy:
     limits: SandboxLimits = field(default_factory=SandboxLimits)
     profile: str = "quick"
     python: str | None = None
+    skip_tags: tuple[str, ...] = ()
 
     def __post_init__(self):
         for name in ("cell_timeout", "notebook_timeout", "startup_timeout", "interrupt_grace"):
@@ -115,6 +118,7 @@ class ExecutionPolicy:
         if isinstance(self.limits, dict):
             object.__setattr__(self, "limits", SandboxLimits(**self.limits))
         object.__setattr__(self, "protected_mime_types", tuple(self.protected_mime_types))
+        object.__setattr__(self, "skip_tags", tuple(self.skip_tags))
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -180,10 +184,23 @@ class ExecutionResult:
                    data["timings"], data["error"])
 
 
+class StdinOracle(Protocol):
+    """Answers the stand-ins' requests (``input(prompt)``) in one cell, or None where the cell gets no stdin."""
+
+    def handler(self, grade_id: str | None) -> Callable[[str], str] | None: ...
+
+
 def execute_notebook_json(notebook_json: str, kit: str, inputs: str | None = None,
-                          policy: ExecutionPolicy | dict | None = None, unsandboxed: bool = False) -> dict:
+                          policy: ExecutionPolicy | dict | None = None, unsandboxed: bool = False,
+                          assignment: str | None = None) -> dict:
     """:func:`execute_notebook` on plain data, for a process pool or Dask: notebook JSON text in,
-    :meth:`ExecutionResult.to_dict` out."""
+    :meth:`ExecutionResult.to_dict` out. With ``assignment`` and ``inputs``, the dependent hidden tests'
+    stand-ins are answered by the grader's oracle (:mod:`compresslib.grading.oracle`)."""
+    oracle = None
+    if assignment and inputs:
+        from compresslib.grading.oracle import StandInOracle
+
+        oracle = StandInOracle.from_inputs(assignment, inputs)
     if isinstance(policy, dict):
         policy = ExecutionPolicy.from_dict(policy)
     try:
@@ -191,12 +208,12 @@ def execute_notebook_json(notebook_json: str, kit: str, inputs: str | None = Non
     except Exception as error:  # nbformat raises several types for a file that is not a notebook
         raise ValueError(f"not a notebook: {error}") from None
     return execute_notebook(notebook, kit, inputs=inputs, policy=policy or ExecutionPolicy(),
-                            unsandboxed=unsandboxed).to_dict()
+                            unsandboxed=unsandboxed, oracle=oracle).to_dict()
 
 
 def execute_notebook(notebook: nbformat.NotebookNode, kit: str | os.PathLike, *,
                      inputs: str | os.PathLike | None = None, policy: ExecutionPolicy = ExecutionPolicy(),
-                     unsandboxed: bool = False) -> ExecutionResult:
+                     unsandboxed: bool = False, oracle: StdinOracle | None = None) -> ExecutionResult:
     """Run every code cell of ``notebook`` (a copy is executed) in a sandbox with ``kit`` first on the path.
 
     Raises :class:`~compresslib.grading.sandbox.SandboxError` before any work if this machine cannot
@@ -208,7 +225,7 @@ def execute_notebook(notebook: nbformat.NotebookNode, kit: str | os.PathLike, *,
     # Built here, before any work, so that a bad kit or a machine that cannot sandbox fails at once.
     first = Sandbox(kit, inputs=inputs, limits=policy.limits, python=policy.python, profile=policy.profile,
                     seed=matplotlib_cache(kit, policy.python, unsandboxed), unsandboxed=unsandboxed)
-    run = _NotebookRun(notebook, first, policy)
+    run = _NotebookRun(notebook, first, policy, oracle)
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -399,7 +416,7 @@ class _Kernel:
             raise _KernelGone(str(error)) from None
         self.client = AsyncKernelClient(context=self.context)
         self.client.load_connection_info(self._connection(str(self.sandbox.runtime_dir), key))
-        self.client.start_channels(shell=True, iopub=True, stdin=False, hb=False, control=True)
+        self.client.start_channels(shell=True, iopub=True, stdin=True, hb=False, control=True)
         await self._wait_ready(started + self.policy.startup_timeout)
         if self.sandbox.drop:  # the sockets are bound: the sandbox may no longer create files in this folder
             os.chown(self.sandbox.runtime_dir, 0, 0)
@@ -439,15 +456,20 @@ class _Kernel:
     def interrupt(self) -> None:
         self.client.control_channel.send(self.client.session.msg("interrupt_request", {}))
 
-    async def run(self, source: str, timeout: float, outputs: list, budget: _OutputBudget) -> _Outcome:
-        """Execute ``source``, putting its outputs into ``outputs`` within ``budget``."""
+    async def run(self, source: str, timeout: float, outputs: list, budget: _OutputBudget,
+                  answer: Callable[[str], str] | None = None) -> _Outcome:
+        """Execute ``source``, putting its outputs into ``outputs`` within ``budget``. With ``answer``, the
+        cell may read stdin: each ``input(prompt)`` gets ``answer(prompt)`` (the stand-ins' oracle);
+        without it, ``input()`` fails at once."""
         started = time.monotonic()
         self.executed += 1
-        msg_id = self.client.execute(source, store_history=True, allow_stdin=False, stop_on_error=False)
-        shell, iopub = self.client.shell_channel, self.client.iopub_channel
+        msg_id = self.client.execute(source, store_history=True, allow_stdin=answer is not None, stop_on_error=False)
+        shell, iopub, stdin = self.client.shell_channel, self.client.iopub_channel, self.client.stdin_channel
         poller = zmq.asyncio.Poller()
         poller.register(shell.socket, zmq.POLLIN)
         poller.register(iopub.socket, zmq.POLLIN)
+        if answer is not None:
+            poller.register(stdin.socket, zmq.POLLIN)
         deadline, interrupted_at, reply, idle = started + timeout, None, None, False
         last_activity, clear_on_next = started, False
         while True:
@@ -473,6 +495,14 @@ class _Kernel:
                     msg = await self._receive(shell)
                     if msg and msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "execute_reply":
                         reply, last_activity = msg, time.monotonic()
+            if answer is not None and stdin.socket in events:
+                request = await self._receive(stdin)
+                if request and request["msg_type"] == "input_request" \
+                        and request["parent_header"].get("msg_id") == msg_id:
+                    content = _safe(self.client.session.unpack, request["content"])
+                    prompt = content.get("prompt", "") if isinstance(content, dict) else ""
+                    self.client.input(answer(prompt if isinstance(prompt, str) else ""))
+                    last_activity = time.monotonic()
             if iopub.socket in events:
                 for _ in range(_BATCH):
                     if idle or not await iopub.socket.poll(0):
@@ -533,8 +563,9 @@ class _Kernel:
 
 
 class _NotebookRun:
-    def __init__(self, notebook, first: Sandbox, policy: ExecutionPolicy):
+    def __init__(self, notebook, first: Sandbox, policy: ExecutionPolicy, oracle: StdinOracle | None = None):
         self.notebook, self.policy, self.next_sandbox, self.sandbox = notebook, policy, first, first
+        self.oracle = oracle
         self.unsandboxed = first.unsandboxed
         self.code = [(i, c) for i, c in enumerate(notebook.cells) if c.cell_type == "code"]
         self.records = [CellRecord(i, c.get("id"), c.get("metadata", {}).get("nbgrader", {}).get("grade_id"))
@@ -579,6 +610,9 @@ class _NotebookRun:
             if not self._may_restart(deadline):
                 return None
 
+    def _answer(self, position: int) -> Callable[[str], str] | None:
+        return self.oracle.handler(self.records[position].grade_id) if self.oracle is not None else None
+
     def _may_restart(self, deadline: float) -> bool:
         if self.restarts >= self.policy.max_restarts or time.monotonic() >= deadline:
             return False
@@ -594,7 +628,7 @@ class _NotebookRun:
                 if left <= 0:
                     return position
                 outcome = await kernel.run(cell.source, min(self.policy.cell_timeout, left), [],
-                                           _OutputBudget(self.policy, discard=True))
+                                           _OutputBudget(self.policy, discard=True), self._answer(position))
                 if outcome.kernel_lost or outcome.status == "timeout":
                     return position
             return None
@@ -617,6 +651,10 @@ class _NotebookRun:
                 if not cell.source.strip():
                     record.status = "skipped"
                     continue
+                tags = set(cell.get("metadata", {}).get("tags", []) or [])
+                if tags & set(self.policy.skip_tags):
+                    record.status, record.message = "skipped", f"tagged {', '.join(sorted(tags & set(self.policy.skip_tags)))}"
+                    continue
                 if kernel is None:
                     if not first and not self._may_restart(deadline):
                         stopped = "not run: the kernel was lost and the restarts or the time are spent"
@@ -631,7 +669,8 @@ class _NotebookRun:
                     stopped = f"not run: the notebook's time budget ({self.policy.notebook_timeout:g} s) is spent"
                     break
                 budget.start_cell()
-                outcome = await kernel.run(cell.source, min(self.policy.cell_timeout, left), cell.outputs, budget)
+                outcome = await kernel.run(cell.source, min(self.policy.cell_timeout, left), cell.outputs, budget,
+                                           self._answer(position))
                 budget.finish_cell(cell.outputs)
                 cell.execution_count = kernel.executed
                 self.timings["cells"] += outcome.seconds

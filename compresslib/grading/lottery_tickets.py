@@ -22,6 +22,8 @@ import numpy as np
 
 from compresslib.capture.plain import describe, is_tensor
 from compresslib.grading.judging import Mistake, as_array, close, judge, require_ok
+from compresslib.grading.oracle import mapping, oracle
+from compresslib.grading.record import lottery_tickets as rules
 
 ASSIGNMENT = "03_lottery_tickets"
 FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
@@ -385,3 +387,42 @@ def imp_round(case: Mapping, observed: Mapping) -> None:
     others = [n for n in names if n not in given and not np.allclose(state[n], theta0[n], rtol=1e-6, atol=1e-7)]
     raise Mistake(f"{what}: {', '.join(others[:4]) or 'some parameters'} are not back at theta0: every parameter "
                   "goes back to theta0, those outside the mask too")
+
+
+# --- the oracle: correct results of the earlier functions, for the stand-ins of later tests ----------
+
+
+def _weights(value, what: str) -> dict:
+    if not isinstance(value, dict) or not value or not all(isinstance(v, np.ndarray) for v in value.values()):
+        raise ValueError(f"{what} must be a non-empty dict of tensors")
+    return value
+
+
+def _amount(value, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise ValueError(f"{what} must be a number in [0, 1], got {value!r}")
+    return float(value)
+
+
+@oracle(ASSIGNMENT, "magnitude_mask")
+def magnitude_mask_oracle(args) -> dict:
+    weights = _weights(args["weights"], "weights")
+    return {"result": mapping(rules.magnitude_mask(weights, _amount(args["sparsity"], "sparsity")))}
+
+
+@oracle(ASSIGNMENT, "prune_remaining")
+def prune_remaining_oracle(args) -> dict:
+    weights, previous = _weights(args["weights"], "weights"), _weights(args["previous"], "previous")
+    if set(weights) != set(previous) or any(weights[n].shape != previous[n].shape for n in weights):
+        raise ValueError("the previous mask must have one tensor of the same shape per weight")
+    return {"result": mapping(rules.prune_remaining(weights, _amount(args["fraction"], "fraction"), previous))}
+
+
+@oracle(ASSIGNMENT, "apply_mask")
+def apply_mask_oracle(args) -> dict:
+    state, mask = _weights(args["model"], "the model's state"), _weights(args["mask"], "mask")
+    missing = sorted(set(mask) - set(state))
+    if missing or any(state[n].shape != mask[n].shape for n in mask):
+        raise KeyError(f"the mask does not fit the model's weights {missing}")
+    return {"updates": {"model": mapping({name: state[name] * mask[name] for name in mask})},
+            "result_argument": "model"}

@@ -131,15 +131,13 @@ class SandboxedExecute(NbGraderPreprocessor):
 
     unsandboxed = Bool(False, help="Run kernels without the bubblewrap sandbox (trusted submissions only: "
                                    "a submission can then read and change anything this user can)").tag(config=True)
-    cell_timeout = Integer(120, help="Seconds a cell may run before it is interrupted and its kernel replaced").tag(config=True)
+    cell_timeout = Integer(120, help="Seconds a cell may run before it is interrupted (and its kernel "
+                                     "replaced if it does not stop)").tag(config=True)
     notebook_timeout = Integer(600, help="Seconds a whole notebook may run").tag(config=True)
-    memory_gb = Float(6.0, help="Memory limit of one kernel, in GiB").tag(config=True)
+    memory_gb = Float(4.0, help="Memory limit of one sandbox, in GiB").tag(config=True)
 
     def policy(self):
-        from compresslib.grading.execute import Policy
-
-        return Policy(cell_timeout=self.cell_timeout, notebook_timeout=self.notebook_timeout,
-                      memory_bytes=int(self.memory_gb * 2**30))
+        return grading_policy(self.cell_timeout, self.notebook_timeout, self.memory_gb)
 
     def preprocess(self, nb, resources):
         from compresslib.course.student_kit import grading_kit
@@ -151,11 +149,25 @@ class SandboxedExecute(NbGraderPreprocessor):
         with tempfile.TemporaryDirectory(prefix="grader-inputs-") as folder:
             inputs = write_inputs(assignment, Path(folder) / "inputs.json")
             result = execute_notebook_json(nbformat.writes(nb), kit=str(kit), inputs=str(inputs),
-                                           policy=self.policy(), unsandboxed=self.unsandboxed)
+                                           policy=self.policy(), unsandboxed=self.unsandboxed, assignment=assignment)
         return annotate(nbformat.reads(result["notebook"], as_version=4), result["cells"]), resources
 
     def preprocess_cell(self, cell, resources, index):  # pragma: no cover
         return cell, resources
+
+
+def grading_policy(cell_timeout: float = 120, notebook_timeout: float = 600, memory_gb: float = 4.0):
+    """How the kit runs a submission: the executor's defaults, these limits, and the notebooks' ungraded
+    experiments (cells tagged ``grader-skip``) left out."""
+    from dataclasses import replace
+
+    from compresslib.capture import GRADER_SKIP_TAG
+    from compresslib.grading.execute import ExecutionPolicy
+    from compresslib.grading.sandbox import SandboxLimits
+
+    return ExecutionPolicy(cell_timeout=cell_timeout, notebook_timeout=notebook_timeout,
+                           limits=replace(SandboxLimits(), memory_bytes=int(memory_gb * 2**30)),
+                           skip_tags=(GRADER_SKIP_TAG,))
 
 
 def annotate(nb: NotebookNode, records: list[dict]) -> NotebookNode:

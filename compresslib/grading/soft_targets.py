@@ -12,7 +12,9 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from compresslib.grading import closed_forms as cf
 from compresslib.grading.judging import Mistake, as_array, as_scalar, close, judge, name_the_mistake, require_ok, short
+from compresslib.grading.oracle import oracle, tensor
 
 ASSIGNMENT = "01_soft_targets"
 
@@ -175,3 +177,45 @@ def kd_step(case: Mapping, observed: Mapping) -> None:
             raise Mistake(f"{what} returned {loss:.6g}: return the combined loss of this batch (before the step), "
                           "as a float (loss.item())")
         before = state
+
+
+# --- the oracle: correct results of the earlier functions, for the stand-ins of later tests ----------
+
+
+def _check_temperature(temperature) -> float:
+    if isinstance(temperature, bool) or not isinstance(temperature, int | float) or not temperature > 0:
+        raise ValueError(f"temperature must be a positive number, got {temperature!r}")
+    return float(temperature)
+
+
+@oracle(ASSIGNMENT, "softmax_with_temperature")
+def softmax_oracle(args) -> dict:
+    z, T, dim = np.asarray(args["logits"], dtype=np.float64), _check_temperature(args["temperature"]), int(args["dim"])
+    return {"result": tensor(cf.softmax(z / T, axis=dim)), "jacobian_wrt": "logits",
+            "jacobian": cf.softmax_jacobian(z, T, axis=dim).tolist()}
+
+
+def _logit_pair(args) -> tuple[np.ndarray, np.ndarray]:
+    z, v = np.asarray(args["student_logits"], dtype=np.float64), np.asarray(args["teacher_logits"], dtype=np.float64)
+    if z.ndim != 2 or z.shape != v.shape:
+        raise ValueError(f"student and teacher logits must both have shape (N, K), got {z.shape} and {v.shape}")
+    return z, v
+
+
+@oracle(ASSIGNMENT, "distillation_loss")
+def distillation_oracle(args) -> dict:
+    (z, v), T = _logit_pair(args), _check_temperature(args["temperature"])
+    return {"result": tensor(cf.distillation_loss(z, v, T)), "jacobian_wrt": "student_logits",
+            "jacobian": cf.distillation_gradient(z, v, T).reshape(1, -1).tolist()}
+
+
+@oracle(ASSIGNMENT, "combined_loss")
+def combined_oracle(args) -> dict:
+    (z, v), T, alpha = _logit_pair(args), _check_temperature(args["temperature"]), args["alpha"]
+    if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not 0 <= alpha <= 1:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha!r}")
+    labels = np.asarray(args["labels"]).astype(np.int64)
+    if labels.shape != (len(z),) or labels.min() < 0 or labels.max() >= z.shape[1]:
+        raise ValueError(f"labels must be {len(z)} class indices below {z.shape[1]}")
+    return {"result": tensor(cf.combined_loss(z, v, labels, alpha, T)), "jacobian_wrt": "student_logits",
+            "jacobian": cf.combined_gradient(z, v, labels, alpha, T).reshape(1, -1).tolist()}
