@@ -12,7 +12,8 @@ test cell from what its hidden tests report, compared with the fixtures in this 
 `c.SandboxedExecute.unsandboxed = True` (trusted submissions only).
 """
 
-from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor, SanitizeHTML
+from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
+from nbconvert.preprocessors.sanitize import SanitizeHTML
 from nbgrader.preprocessors import AssignLatePenalties, CheckCellMetadata, GetGrades, IgnorePattern, LimitOutput, SaveAutoGrades
 
 from compresslib.grading.nbgrader_plugins import SandboxedExecute, ScoreCaptures
