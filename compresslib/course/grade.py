@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import warnings
 import io
 import json
 import os
@@ -212,7 +213,9 @@ def worker_pool(workers: int, scheduler: str | None):
 
 
 def _notes(records: Iterable[dict]) -> list[str]:
-    words = {"timeout": "ran past its time limit", "died": "killed the kernel", "skipped": "was skipped after a failure"}
+    """What went wrong in a submission's execution, one short note per cell (tagged or empty cells that
+    were skipped on purpose are not worth a note)."""
+    words = {"timeout": "ran past its time limit", "died": "killed the kernel", "not_run": "was not run"}
     notes = [f"cell {r['index']} {words[r['status']]}" for r in records if r.get("status") in words]
     dropped = sum(r.get("bytes_dropped", 0) or 0 for r in records)
     if dropped:
@@ -274,6 +277,8 @@ def grade_class(root: Path, assignment: str, *, students: list[str] | None = Non
     kit = grading_kit(root, assignment)
     inputs_json = json.dumps(hidden_inputs(assignment))
     api = _api(root, replay_config(root, staging))
+    # nbgrader's gradebook, used in-process, makes SQLAlchemy warn about objects it adds lazily; harmless.
+    warnings.filterwarnings("ignore", message=r"Object of type <\w+> not in session")
     with worker_pool(workers, scheduler) as (executor, kind, client):
         kit_argument = client.scatter(kit_archive(kit), broadcast=True) if client is not None else str(kit)
         futures = {}
