@@ -29,7 +29,7 @@ def build_models(device: torch.device) -> dict[str, torch.nn.Module]:
     teacher = load_classifier().eval()
     models = {"fp32": teacher}
     if device.type == "cpu":
-        models["int8 per tensor"] = dynamic_int8(teacher)
+        models["int8 per tensor"] = dynamic_int8(teacher, per_channel=False)
         models["int8 per channel"] = dynamic_int8(teacher, per_channel=True)
     models["bf16"] = cast(teacher, torch.bfloat16)
     models["fp16"] = cast(teacher, torch.float16)

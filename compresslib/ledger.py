@@ -114,9 +114,8 @@ def _torch_int8_entries(name: str, module) -> list[StoredTensor]:
 
 def _quantized_linear_entry(name: str, module: QuantizedLinear) -> StoredTensor:
     quantized = module.quantized
-    overhead = quantized.nbytes - tensor_bytes(quantized.numel(), quantized.bits)
-    zero_code = 0 if quantized.symmetric else quantized.zero_point.reshape(-1, *([1] * (quantized.codes.dim() - 1)))
-    return StoredTensor(f"{name}.weight", tuple(quantized.shape), quantized.bits, overhead, quantized.codes == zero_code)
+    overhead = sum(t.numel() * t.element_size() for t in (quantized.scale, quantized.zero_point) if t is not None)
+    return StoredTensor(f"{name}.weight", tuple(quantized.shape), quantized.bits, overhead, quantized.reads_zero())
 
 
 def stored_tensors(model: nn.Module) -> list[StoredTensor]:

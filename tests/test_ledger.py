@@ -67,7 +67,7 @@ def test_k_bit_bytes_are_the_packed_codes_plus_scales_and_equal_the_stored_buffe
 
 def test_torch_int8_bytes_count_one_byte_a_weight_plus_pytorchs_scales():
     model = two_layers()
-    per_tensor = dynamic_int8(model)  # a float64 scale and an int64 zero point per tensor
+    per_tensor = dynamic_int8(model, per_channel=False)  # a float64 scale and an int64 zero point per tensor
     assert model_bytes(per_tensor) == (12 + 16) + 3 * 4 + (6 + 16) + 2 * 4
     per_channel = dynamic_int8(model, per_channel=True)  # one pair per output row
     assert model_bytes(per_channel) == (12 + 3 * 16) + 3 * 4 + (6 + 2 * 16) + 2 * 4
@@ -118,7 +118,7 @@ def test_csr_bytes_match_the_formula_and_a_real_int32_csr_tensor():
     assert model_bytes(model) == 23 * 4
     four = quantize_linears(model, 4)
     assert sparse_bytes(four, mask) == (3 + 20 + 16) + 3 * 4 + 3 * 4 + (3 + 2 * 4) + 2 * 4
-    assert sparse_bytes(dynamic_int8(model), mask) == (5 + 20 + 16) + 16 + 3 * 4 + (6 + 16) + 2 * 4
+    assert sparse_bytes(dynamic_int8(model, per_channel=False), mask) == (5 + 20 + 16) + 16 + 3 * 4 + (6 + 16) + 2 * 4
 
 
 def test_csr_beats_dense_only_past_half_sparsity_for_float32():

@@ -14,7 +14,7 @@ from compresslib.quantize.modules import (
     fake_quantize_linears,
     quantize_linears,
 )
-from compresslib.quantize.packing import pack_codes, packed_size, unpack_codes
+from compresslib.quantize.packing import pack_codes, unpack_codes
 from compresslib.quantize.uniform import (
     MAX_BITS,
     MIN_BITS,
@@ -31,5 +31,5 @@ from compresslib.quantize.uniform import (
 __all__ = [
     "CAST_DTYPES", "MAX_BITS", "MIN_BITS", "QuantizedLinear", "QuantizedTensor", "cast", "check_bits", "code_range",
     "dequantize", "dequantize_per_channel", "dynamic_int8", "fake_quantize", "fake_quantize_linears", "pack_codes",
-    "packed_size", "quantize", "quantize_linears", "quantize_per_channel", "unpack_codes",
+    "quantize", "quantize_linears", "quantize_per_channel", "unpack_codes",
 ]

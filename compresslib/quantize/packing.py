@@ -15,9 +15,8 @@ import torch
 from compresslib.quantize.uniform import check_bits
 
 
-def packed_size(numel: int, bits: int) -> int:
-    """Bytes that ``numel`` codes of ``bits`` bits take packed: ``ceil(numel * bits / 8)``."""
-    return math.ceil(numel * check_bits(bits) / 8)
+def _packed_size(numel: int, bits: int) -> int:
+    return math.ceil(numel * bits / 8)
 
 
 def pack_codes(codes: torch.Tensor, bits: int, low: int) -> torch.Tensor:
@@ -45,8 +44,8 @@ def unpack_codes(packed: torch.Tensor, bits: int, low: int, shape, dtype: torch.
     """Inverse of :func:`pack_codes`: the codes of ``shape`` in ``dtype`` from the ``uint8`` stream."""
     bits = check_bits(bits)
     numel = math.prod(shape)
-    if packed.dtype != torch.uint8 or packed.dim() != 1 or packed.numel() != packed_size(numel, bits):
-        raise ValueError(f"packed must be a 1-D uint8 stream of {packed_size(numel, bits)} bytes for {numel} codes of {bits} bits")
+    if packed.dtype != torch.uint8 or packed.dim() != 1 or packed.numel() != _packed_size(numel, bits):
+        raise ValueError(f"packed must be a 1-D uint8 stream of {_packed_size(numel, bits)} bytes for {numel} codes of {bits} bits")
     if 8 % bits == 0:
         fields = [(packed >> shift) & (2**bits - 1) for shift in range(0, 8, bits)]
         unsigned = torch.stack(fields, dim=1).reshape(-1)[:numel]

@@ -36,14 +36,14 @@ gets :math:`s = 1` instead, so its codes are 0 (symmetric) or z = 0 (asymmetric)
 back as exactly 0. A scale that is not positive and finite is refused wherever scales are taken
 as input (:class:`QuantizedTensor`, :func:`dequantize_per_channel`).
 
-Codes are kept as ``int8`` (symmetric) or ``uint8`` (asymmetric), one code per byte in memory; the
-bytes *as stored* count k bits a code (see :mod:`compresslib.quantize.packing`) plus the float32
-scales and the uint8 zero points.
+Codes are kept as ``int8`` (symmetric) or ``uint8`` (asymmetric), one code per byte in memory;
+:class:`~compresslib.quantize.QuantizedLinear` stores them packed k bits each
+(:mod:`compresslib.quantize.packing`) with the float32 scales and uint8 zero points, and
+:mod:`compresslib.ledger` counts those bytes.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from numbers import Integral
 
@@ -152,19 +152,11 @@ class QuantizedTensor:
         """The weight read back, :math:`s q` or :math:`s (q - z)`, in ``dtype``."""
         return dequantize(self).to(dtype)
 
-    def count_nonzero(self) -> int:
-        """Number of codes that read back as non-zero (code != 0, or != z when asymmetric)."""
+    def reads_zero(self) -> torch.Tensor:
+        """Boolean map, the codes' shape, of the entries that read back as exactly 0 (code 0, or z when asymmetric)."""
         if self.symmetric:
-            return int(torch.count_nonzero(self.codes))
-        zero = _broadcast(self.zero_point, self.codes)
-        return int((self.codes != zero).sum())
-
-    @property
-    def nbytes(self) -> int:
-        """Bytes as stored: ``ceil(numel * k / 8)`` for the codes packed k bits each (one stream per
-        tensor), plus 4 bytes per float32 scale and 1 per uint8 zero point."""
-        extra = 0 if self.zero_point is None else self.zero_point.numel() * self.zero_point.element_size()
-        return math.ceil(self.numel() * self.bits / 8) + self.scale.numel() * self.scale.element_size() + extra
+            return self.codes == 0
+        return self.codes == _broadcast(self.zero_point, self.codes)
 
     def to(self, device) -> "QuantizedTensor":
         zp = None if self.zero_point is None else self.zero_point.to(device)
