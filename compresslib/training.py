@@ -176,9 +176,11 @@ def with_teacher_logits(dataset, logits: torch.Tensor):
 
 
 @torch.no_grad()
-def time_inference(model: nn.Module, loader, *, device: torch.device | None = None, repeats: int = 3) -> float:
+def time_inference(model: nn.Module, loader, *, device: torch.device | None = None, repeats: int = 3,
+                   amp: bool = True) -> float:
     """Seconds for one pass of ``model`` over ``loader`` in eval mode: the best of ``repeats`` passes
-    after one warm-up batch (the same batches for every model, so times compare)."""
+    after one warm-up batch (the same batches for every model, so times compare). ``amp=False`` runs
+    the model at its own precision on CUDA too, instead of under bf16 autocast."""
     device = device or next(model.parameters()).device
     model.eval()
     batches = [{k: v.to(device) for k, v in b.items()} for b in loader]
@@ -189,7 +191,7 @@ def time_inference(model: nn.Module, loader, *, device: torch.device | None = No
             torch.cuda.synchronize()
         start = time.perf_counter()
         for batch in batches:
-            with autocast(device):
+            with autocast(device) if amp else contextlib.nullcontext():
                 model(**model_inputs(batch))
         if device.type == "cuda":
             torch.cuda.synchronize()
@@ -199,14 +201,14 @@ def time_inference(model: nn.Module, loader, *, device: torch.device | None = No
 
 @torch.no_grad()
 def compare_inference_times(models: dict[str, nn.Module], loader, *, device: torch.device | None = None,
-                            rounds: int = 3, repeats: int = 3) -> dict[str, float]:
+                            rounds: int = 3, repeats: int = 3, amp: bool = True) -> dict[str, float]:
     """``{name: seconds}`` for one pass of each model over ``loader``: the best of ``rounds`` interleaved
-    rounds of :func:`time_inference` (``repeats`` passes each). Interleaving spreads the machine's
-    drift (other jobs, clock changes) over every model instead of charging it to whichever ran first."""
+    rounds of :func:`time_inference` (``repeats`` passes each; ``amp`` as there). Interleaving spreads the
+    machine's drift (other jobs, clock changes) over every model instead of charging it to whichever ran first."""
     if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
         raise ValueError(f"rounds must be a positive integer, got {rounds!r}")
     best = {name: math.inf for name in models}
     for _ in range(rounds):
         for name, model in models.items():
-            best[name] = min(best[name], time_inference(model, loader, device=device, repeats=repeats))
+            best[name] = min(best[name], time_inference(model, loader, device=device, repeats=repeats, amp=amp))
     return best

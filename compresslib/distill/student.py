@@ -47,24 +47,11 @@ from numbers import Integral
 import torch
 from torch import nn
 from compresslib.answers import reference_answer
+from compresslib.architecture import layer_container as _layer_container
 
 EVERY_OTHER = "every_other"
 RANDOM = "random"
 FIRST = "first"
-
-_LAYER_CONTAINERS = ("encoder.layer", "transformer.layer")
-
-
-def _layer_container(model: nn.Module) -> tuple[str, nn.ModuleList]:
-    """The qualified name and the ``ModuleList`` of the encoder layers of a BERT-family model."""
-    for name, module in model.named_modules():
-        if isinstance(module, nn.ModuleList) and any(name == c or name.endswith("." + c) for c in _LAYER_CONTAINERS):
-            return name, module
-    raise ValueError(
-        f"teacher must be a BERT-family transformers model (BERT, RoBERTa, DistilBERT, ...) whose layers "
-        f"are in '<base>.encoder.layer' or '<base>.transformer.layer'; {type(model).__name__} has neither"
-    )
-
 
 def num_layers_of(model: nn.Module) -> int:
     """Number of encoder layers of a BERT-family model."""
