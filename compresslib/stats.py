@@ -83,22 +83,22 @@ def sample_std(values) -> float:
 
 @dataclass(frozen=True)
 class Summary:
-    """Mean and sample std of one arm over seeds (``std`` is None for a single value: it is undefined)."""
+    """Mean and sample std of one arm over its seeds (``std`` is None for a single seed: it is undefined)."""
 
     n: int
     mean: float
     std: float | None
-    values: list[float]
+    per_seed: list[float]
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
 def summarize(values) -> Summary:
-    """:class:`Summary` of ``values`` (mean, sample std, n, and the values themselves)."""
+    """:class:`Summary` of one arm's per-seed ``values`` (mean, sample std, n, and the values themselves)."""
     array = _values(values, "values")
     return Summary(n=len(array), mean=float(array.mean()), std=float(array.std(ddof=1)) if len(array) > 1 else None,
-                   values=[float(v) for v in array])
+                   per_seed=[float(v) for v in array])
 
 
 # -------------------------------------------------------------------------------- the t distribution
@@ -383,27 +383,26 @@ class Retention:
 
     * ``of_teacher`` :math:`= \mathrm{acc} / \mathrm{acc}_T` (the raw percentage papers quote);
     * ``of_gain`` :math:`= (\mathrm{acc} - f) / (\mathrm{acc}_T - f)`, the share of the teacher's gain over the
-      majority-class floor :math:`f` (0 for a model that learned nothing, whatever the class balance)."""
+      majority-class floor :math:`f` (0 for a model that learned nothing, whatever the class balance);
+      None when the teacher does not beat the floor (it has no gain to share)."""
 
     accuracy: float
     teacher: float
     floor: float
     of_teacher: float
-    of_gain: float
+    of_gain: float | None
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
 def retention(accuracy: float, teacher: float, floor: float) -> Retention:
-    """:class:`Retention` of ``accuracy`` relative to ``teacher`` above ``floor`` (all fractions in [0, 1]).
-
-    Raises when the teacher does not beat the floor (the share of its gain is then undefined)."""
+    """:class:`Retention` of ``accuracy`` relative to ``teacher`` above ``floor`` (all fractions in [0, 1]; the
+    teacher above 0)."""
     for name, value in (("accuracy", accuracy), ("teacher", teacher), ("floor", floor)):
         if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or not 0.0 <= value <= 1.0:
             raise ValueError(f"{name} must be an accuracy in [0, 1], got {value!r}")
-    if teacher <= floor:
-        raise ValueError(f"the teacher ({teacher:.4f}) must beat the majority-class floor ({floor:.4f}) for a share "
-                         "of its gain to mean anything")
-    return Retention(float(accuracy), float(teacher), float(floor), accuracy / teacher,
-                     (accuracy - floor) / (teacher - floor))
+    if teacher == 0:
+        raise ValueError("teacher accuracy is 0: there is nothing to retain a share of")
+    gain = (accuracy - floor) / (teacher - floor) if teacher > floor else None
+    return Retention(float(accuracy), float(teacher), float(floor), accuracy / teacher, gain)
