@@ -6,15 +6,13 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pytest
 
-from compresslib.runs import hparams, paths, report
-from compresslib.runs.distill import PROFILES as DISTILL_PROFILES
+from compresslib.runs import distill, hparams, paths, report, runner, tickets
 from compresslib.runs.hparams import Profile, option
-from compresslib.runs.tickets import PROFILES as TICKETS_PROFILES
 
 
 @dataclass(frozen=True)
 class ToyProfile(Profile):
-    lr: float = option(1e-4, "peak learning rate")
+    lr: float = option(1e-4, "peak learning rate (10% warm-up)")
     seeds: tuple[int, ...] = option((0,), "seeds, paired across arms")
     train_examples: int | None = option(100, "training snippets (all: the whole split)")
     freeze: bool = option(True, "freeze the embeddings")
@@ -35,7 +33,7 @@ def test_every_cli_field_becomes_an_option_whose_help_shows_each_profile():
     text = parser.format_help()
     for flag in ("--lr", "--seeds", "--train-examples", "--freeze", "--no-freeze", "--loss"):
         assert flag in text
-    assert "peak learning rate [quick: 0.0001, cpu: 0.0002]" in " ".join(text.split())
+    assert "peak learning rate (10% warm-up) [quick: 0.0001, cpu: 0.0002]" in " ".join(text.split())
     assert "--name" not in text and "--notes" not in text  # the profile's word and notes are not settings
 
 
@@ -61,7 +59,7 @@ def test_the_recorded_config_is_plain_json_of_every_field():
 
 
 def test_the_runs_profiles_are_complete_and_named_by_their_key():
-    for profiles in (DISTILL_PROFILES, TICKETS_PROFILES):
+    for profiles in (distill.PROFILES, tickets.PROFILES):
         hparams.check_profiles(profiles)
         assert set(profiles) == {"quick", "cpu", "gpu"}
     with pytest.raises(ValueError, match="must agree"):
@@ -126,3 +124,12 @@ def test_markdown_helpers():
     assert report.percent(-1e-9) == "0.0"
     with pytest.raises(ValueError, match="2 columns"):
         report.markdown_table(["a", "b"], [["x"]])
+
+
+def test_both_runs_print_their_help_with_every_setting():
+    for run in (distill.RUN, tickets.RUN):
+        text = runner.parser_for(run).format_help()
+        assert "--profile" in text and "--report-only" in text and "--seeds" in text
+        for name in run.profiles["cpu"].help():
+            if name not in ("name", "notes"):
+                assert "--" + name.replace("_", "-") in text

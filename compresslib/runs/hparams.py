@@ -94,7 +94,8 @@ def add_arguments(parser: argparse.ArgumentParser, profiles: Mapping[str, Profil
         if not f.metadata.get("cli", True):
             continue
         values = ", ".join(f"{name}: {_shown(getattr(p, f.name))}" for name, p in profiles.items())
-        group.add_argument(_flag(f.name), dest=f.name, default=argparse.SUPPRESS, help=f"{f.metadata['help']} [{values}]",
+        text = f"{f.metadata['help']} [{values}]".replace("%", "%%")  # argparse %-formats help texts
+        group.add_argument(_flag(f.name), dest=f.name, default=argparse.SUPPRESS, help=text,
                            **_argument_spec(hints[f.name]))
 
 
