@@ -97,6 +97,16 @@ def load_polarity_dataset():
     )
 
 
+def subset(dataset, size: int | None, *, seed: int = 0):
+    """The first ``size`` rows of ``dataset`` shuffled with ``seed`` (all of them, shuffled, when ``size`` is
+    None; fewer when the split is smaller). The same ``(size, seed)`` always gives the same rows, and a
+    smaller size gives a prefix of a larger one's rows."""
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
+        raise ValueError(f"size must be a positive integer or None (the whole split), got {size!r}")
+    shuffled = dataset.shuffle(seed=seed)
+    return shuffled if size is None else shuffled.select(range(min(size, len(shuffled))))
+
+
 def load_text_classification(name: str = DEFAULT_DATASET):
     """A text-classification ``DatasetDict`` with splits train/validation/test and columns text/label.
 

@@ -78,3 +78,12 @@ def load_classifier(name: str = DEFAULT_TEACHER, *, num_labels: int = 2, seed: i
 def count_parameters(model: torch.nn.Module) -> int:
     """Number of parameters (each shared tensor counted once)."""
     return sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
+
+
+def freeze_word_embeddings(model: torch.nn.Module, frozen: bool = True) -> None:
+    """Keep the word-embedding matrix fixed (``frozen=True``) or trainable again (``frozen=False``).
+
+    On a CPU the AdamW update of the 30,522 x d pre-trained embedding matrix is a large share of each
+    step, and a small training set cannot improve it much; in the BERT-ticket setting the embeddings are
+    never pruned either. A model saved after training should be unfrozen first, so it loads trainable."""
+    model.get_input_embeddings().weight.requires_grad_(not frozen)

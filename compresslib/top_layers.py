@@ -51,7 +51,7 @@ class TopLayersTask:
         """Load data and teacher, cache the frozen bottom's outputs, keep the top at θ0 (head seeded by ``seed``)."""
         from datasets import DatasetDict
 
-        from compresslib.data import load_text_classification
+        from compresslib.data import load_text_classification, subset
         from compresslib.models import load_classifier, load_tokenizer
         from compresslib.training import make_loader, tokenize
 
@@ -61,8 +61,8 @@ class TopLayersTask:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         data = load_text_classification()
         subsets = DatasetDict(
-            train=data["train"].shuffle(seed=seed).select(range(min(train_examples, len(data["train"])))),
-            test=data["test"].shuffle(seed=seed).select(range(min(eval_examples, len(data["test"])))),
+            train=subset(data["train"], int(train_examples), seed=seed),
+            test=subset(data["test"], int(eval_examples), seed=seed),
         )
         tokenizer = load_tokenizer()
         subsets = tokenize(subsets, tokenizer, max_length=max_length)

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from compresslib.distill.step import LABELS_KEY, TEACHER_LOGITS_KEY, logits_of, model_inputs
+from compresslib.batches import LABELS_KEY, TEACHER_LOGITS_KEY, logits_of, model_inputs
 
 MODEL_COLUMNS = ("input_ids", "attention_mask", "token_type_ids")
 

@@ -87,3 +87,23 @@ def test_hub_style_name_loads_from_a_local_folder(tmp_path):
 def test_bad_num_labels_is_named():
     with pytest.raises(ValueError, match="num_labels"):
         models.load_classifier(num_labels=0)
+
+
+def test_subset_is_a_seeded_shuffle_whose_smaller_sizes_are_prefixes(polarity):
+    train = polarity["train"]
+    small, large = data.subset(train, 50, seed=3), data.subset(train, 200, seed=3)
+    assert small["text"] == large["text"][:50]
+    assert small["text"] != data.subset(train, 50, seed=4)["text"]
+    assert small["text"] != train["text"][:50]
+    assert len(data.subset(train, None, seed=3)) == len(train) == len(data.subset(train, 10**6, seed=3))
+    with pytest.raises(ValueError, match="positive integer or None"):
+        data.subset(train, 0)
+
+
+def test_freeze_word_embeddings_freezes_only_the_word_embeddings_and_undoes():
+    model = models.load_classifier(seed=0)
+    models.freeze_word_embeddings(model)
+    frozen = [n for n, p in model.named_parameters() if not p.requires_grad]
+    assert frozen == ["bert.embeddings.word_embeddings.weight"]
+    models.freeze_word_embeddings(model, frozen=False)
+    assert all(p.requires_grad for p in model.parameters())

@@ -18,7 +18,7 @@ from compresslib.distill.intermediate import (
     make_projections,
     uniform_layer_map,
 )
-from compresslib.distill.step import kd_step, logits_of
+from compresslib.distill.step import cached_kd_hidden_step, cached_kd_step, kd_step
 from compresslib.distill.student import init_student_from_teacher, num_layers_of, select_layers
 
 __all__ = [
@@ -27,7 +27,8 @@ __all__ = [
     "combined_loss_parts",
     "distillation_loss",
     "kd_step",
-    "logits_of",
+    "cached_kd_step",
+    "cached_kd_hidden_step",
     "softmax_with_temperature",
     "attention_kl_loss",
     "attention_maps_loss",

@@ -1,33 +1,29 @@
-"""One knowledge-distillation training step, with the lecture's bug fixed.
+"""Knowledge-distillation training steps, with the lecture's bug fixed.
 
 The lecture's ``kd_step`` runs *both* forward passes under ``torch.no_grad()``: the student's logits
 then carry no graph, ``loss.backward()`` fails (or, in variants that wrap the loss, silently does
 nothing) and the student never learns. Only the teacher belongs under ``no_grad``.
+
+:func:`kd_step` is the lecture's step (logits only). :func:`cached_kd_step` and
+:func:`cached_kd_hidden_step` build steps with the ``step(model, batch, optimizer)`` signature that
+:func:`compresslib.training.fit` calls, for batches that carry the teacher's outputs computed once
+beforehand (the batch conventions are in :mod:`compresslib.batches`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import torch
 from torch import nn
 
-from compresslib.answers import reference_answer
 from compresslib._checks import check_fraction, check_temperature
+from compresslib.answers import reference_answer
+from compresslib.batches import EXAMPLE_INDEX_KEY, LABELS_KEY, TEACHER_LOGITS_KEY, logits_of, model_inputs
+from compresslib.distill.intermediate import HIDDEN_LOSSES, hidden_states_loss
 from compresslib.distill.losses import combined_loss_parts
 
-TEACHER_LOGITS_KEY = "teacher_logits"
-LABELS_KEY = "labels"
-
-
-def logits_of(output) -> torch.Tensor:
-    """The logits of a model's output: a tensor, or a Hugging Face output with ``.logits``."""
-    return output.logits if hasattr(output, "logits") else output
-
-
-def model_inputs(batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The keyword arguments a model takes from a batch: everything but the labels and cached teacher logits."""
-    return {k: v for k, v in batch.items() if k not in (LABELS_KEY, TEACHER_LOGITS_KEY)}
+Step = Callable[[nn.Module, Mapping[str, torch.Tensor], torch.optim.Optimizer], dict[str, float]]
 
 
 @reference_answer("01_soft_targets", "02_distilbert_student")
@@ -85,3 +81,79 @@ def kd_step(
     parts.total.backward()
     optimizer.step()
     return {"loss": parts.total.item(), "hard": parts.hard.item(), "soft": parts.soft.item()}
+
+
+def cached_kd_step(*, temperature: float, alpha: float) -> Step:
+    """:func:`kd_step` without a teacher, for batches that carry cached ``teacher_logits``:
+    ``step(student, batch, optimizer)``."""
+    temperature = check_temperature(temperature)
+    alpha = check_fraction(alpha, "alpha")
+
+    def step(student: nn.Module, batch: Mapping[str, torch.Tensor], optimizer: torch.optim.Optimizer) -> dict[str, float]:
+        return kd_step(None, student, batch, optimizer, temperature=temperature, alpha=alpha)
+
+    return step
+
+
+def cached_kd_hidden_step(
+    teacher_hidden: torch.Tensor,
+    student_to_cache: Mapping[int, int],
+    *,
+    temperature: float,
+    alpha: float,
+    weight: float,
+    loss: str = "cosine",
+) -> Step:
+    r"""A step on :math:`\mathcal{L}_C + w \, \mathcal{L}_{hidden}` against teacher hidden states cached once.
+
+    :math:`\mathcal{L}_C = \alpha \mathcal{L} + (1-\alpha)\mathcal{L}_D` is the combined loss on the
+    cached ``teacher_logits``; :math:`\mathcal{L}_{hidden} = \frac{1}{|M|}\sum_{(s,k) \in M}
+    \mathcal{L}(H^S_s, H^T_k)` (:func:`~compresslib.distill.intermediate.hidden_states_loss`, masked by the
+    attention mask) pairs student hidden-state entry ``s`` with cached teacher layer ``k``.
+
+    Args:
+        teacher_hidden: ``(K, N, S_max, d)``: the teacher's hidden states of ``K`` layers for the ``N``
+            examples of the training set, padded to ``S_max`` positions (any float dtype; used as float32).
+        student_to_cache: ``{s: k}``: student ``hidden_states`` entry ``s`` learns from cached layer ``k``.
+        temperature, alpha: of the combined loss (``T > 0``, ``alpha`` in [0, 1]).
+        weight: ``w >= 0``, the hidden-state loss's weight.
+        loss: ``"cosine"`` or ``"mse"`` (equal widths).
+
+    The batch carries ``labels``, ``teacher_logits`` and ``example_index`` (each example's row ``n`` in
+    ``teacher_hidden``) besides the model's inputs, which must include ``input_ids`` and ``attention_mask``.
+    Returns ``{"loss", "hard", "soft", "hidden"}`` as floats.
+    """
+    temperature = check_temperature(temperature)
+    alpha = check_fraction(alpha, "alpha")
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight >= 0:
+        raise ValueError(f"weight must be a non-negative number, got {weight!r}")
+    if loss not in HIDDEN_LOSSES:
+        raise ValueError(f"loss must be one of {HIDDEN_LOSSES}, got {loss!r}")
+    if not isinstance(teacher_hidden, torch.Tensor) or teacher_hidden.dim() != 4:
+        raise ValueError("teacher_hidden must be a (layers, examples, positions, width) tensor, got "
+                         f"{tuple(teacher_hidden.shape) if isinstance(teacher_hidden, torch.Tensor) else type(teacher_hidden).__name__}")
+    bad = {s: k for s, k in student_to_cache.items() if not 0 <= k < teacher_hidden.shape[0]}
+    if bad:
+        raise ValueError(f"student_to_cache points at cached layers {bad}; the cache holds {teacher_hidden.shape[0]}")
+
+    def step(student: nn.Module, batch: Mapping[str, torch.Tensor], optimizer: torch.optim.Optimizer) -> dict[str, float]:
+        for key in (LABELS_KEY, TEACHER_LOGITS_KEY, EXAMPLE_INDEX_KEY):
+            if key not in batch:
+                raise ValueError(f"batch must contain {key!r} for the cached hidden-state step")
+        student.train()
+        inputs = model_inputs(batch)
+        output = student(**inputs, output_hidden_states=True)
+        parts = combined_loss_parts(output.logits, batch[TEACHER_LOGITS_KEY], batch[LABELS_KEY], alpha, temperature)
+        rows = batch[EXAMPLE_INDEX_KEY].long().cpu()
+        length = inputs["input_ids"].shape[1]
+        device = output.logits.device
+        teacher_states = [teacher_hidden[k, rows, :length].to(device).float() for k in range(teacher_hidden.shape[0])]
+        hidden = hidden_states_loss(output.hidden_states, teacher_states, dict(student_to_cache), loss=loss,
+                                    mask=inputs["attention_mask"])
+        total = parts.total + weight * hidden
+        optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        optimizer.step()
+        return {"loss": total.item(), "hard": parts.hard.item(), "soft": parts.soft.item(), "hidden": hidden.item()}
+
+    return step

@@ -13,10 +13,10 @@ of the full model's: :math:`\bar a_{sub} \ge \bar a_{full} - \sigma_{full}` (:fu
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
 
+from compresslib import stats
 from compresslib.prune.mask import _named_tensors
 
 
@@ -53,16 +53,15 @@ def shuffle_within_layers(model: nn.Module, names, *, seed: int = 0) -> nn.Modul
 def is_winning_ticket(full_accuracies, subnetwork_accuracies) -> dict:
     """The criterion of Chen et al.: mean subnetwork accuracy >= mean full accuracy - one (sample)
     standard deviation of the full model over seeds. Returns the verdict with the numbers it used."""
-    full = np.asarray(full_accuracies, dtype=float)
-    sub = np.asarray(subnetwork_accuracies, dtype=float)
-    if full.size == 0 or sub.size == 0:
+    if len(full_accuracies) == 0 or len(subnetwork_accuracies) == 0:
         raise ValueError("need at least one accuracy for the full model and for the subnetwork")
-    full_std = float(full.std(ddof=1)) if full.size > 1 else 0.0
-    bar = float(full.mean()) - full_std
+    full, sub = stats.summarize(full_accuracies), stats.summarize(subnetwork_accuracies)
+    full_std = full.std or 0.0  # one seed: no spread to allow for
+    bar = full.mean - full_std
     return {
-        "winning": bool(sub.mean() >= bar),
-        "subnetwork_mean": float(sub.mean()),
-        "full_mean": float(full.mean()),
+        "winning": bool(sub.mean >= bar),
+        "subnetwork_mean": sub.mean,
+        "full_mean": full.mean,
         "full_std": full_std,
         "threshold": bar,
         "criterion": "mean accuracy over seeds >= full-model mean - 1 std (Chen et al., 2020)",

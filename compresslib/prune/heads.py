@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from compresslib._checks import check_fraction
+from compresslib.batches import LABELS_KEY, logits_of, model_inputs
 
 
 def _encoder_layers(model: nn.Module):
@@ -32,8 +33,6 @@ def _encoder_layers(model: nn.Module):
 
 def head_importance(model: nn.Module, loader, *, max_batches: int | None = None, device=None) -> torch.Tensor:
     """``[num_layers, num_heads]`` importance scores :math:`I_h` averaged over the examples of ``loader``."""
-    from compresslib.distill.step import LABELS_KEY, logits_of, model_inputs
-
     device = device or next(model.parameters()).device
     layers = _encoder_layers(model)
     contexts: dict[int, torch.Tensor] = {}

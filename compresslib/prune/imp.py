@@ -28,7 +28,6 @@ torch with ``seed * 1000 + round`` before training, so resumed and uninterrupted
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from collections.abc import Callable
@@ -41,6 +40,7 @@ from tqdm.auto import tqdm
 
 from compresslib.answers import reference_answer
 from compresslib._checks import check_fraction
+from compresslib.files import atomic_path, read_json, write_json
 from compresslib.prune.apply import MaskEnforcer
 from compresslib.prune.magnitude import _check_scope, prune_remaining
 from compresslib.prune.mask import Mask
@@ -82,10 +82,8 @@ def finished_rounds(out_dir) -> list[int]:
 def _save_state(path: Path, state: dict[str, torch.Tensor]) -> None:
     from safetensors.torch import save_file
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    save_file({k: v.detach().cpu().contiguous().clone() for k, v in state.items()}, str(tmp))
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        save_file({k: v.detach().cpu().contiguous().clone() for k, v in state.items()}, str(tmp))
 
 
 def _load_state(path: Path) -> dict[str, torch.Tensor]:
@@ -98,12 +96,6 @@ def trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:
     """The state to checkpoint: every entry of ``state_dict`` except frozen parameters (they never change)."""
     frozen = {n for n, p in model.named_parameters() if not p.requires_grad}
     return {k: v for k, v in model.state_dict().items() if k not in frozen}
-
-
-def _write_json(path: Path, payload) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(payload, indent=2) + "\n")
-    tmp.replace(path)
 
 
 @dataclass
@@ -172,12 +164,12 @@ def iterative_magnitude_pruning(
               "train_steps": train_steps}
     config_path = out / "config.json"
     if config_path.exists():
-        stored = json.loads(config_path.read_text())
+        stored = read_json(config_path)
         if stored != config:
             diff = sorted(k for k in set(stored) | set(config) if stored.get(k) != config.get(k))
             raise ValueError(f"{out} holds an IMP run with a different config (differs in {diff}); use another out_dir")
     else:
-        _write_json(config_path, config)
+        write_json(config_path, config)
 
     theta0 = {k: v.detach().clone() for k, v in model.state_dict().items()}
     # (step, file) pairs to save during round 0: the rewind point and any extra points for branches
@@ -189,7 +181,7 @@ def iterative_magnitude_pruning(
 
     done = finished_rounds(out)
     done = [r for r in done if r <= rounds]
-    results = [json.loads((round_dir(out, r) / "metrics.json").read_text()) for r in done]
+    results = [read_json(round_dir(out, r) / "metrics.json") for r in done]
     mask = Mask.load(round_dir(out, done[-1]) / "mask.safetensors") if done else None
     last_weights = None
     if done:
@@ -248,7 +240,7 @@ def iterative_magnitude_pruning(
             "rewind": rewind_label(rewind),
             "seconds": time.perf_counter() - start_time,
         })
-        _write_json(d / "metrics.json", metrics)
+        write_json(d / "metrics.json", metrics)
         results.append(metrics)
         last_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
         bar.set_postfix(sparsity=f"{mask.sparsity:.2f}", acc=f"{metrics.get('accuracy', float('nan')):.3f}")
@@ -267,7 +259,7 @@ def branch_from_round0(source_dir, target_dir, rewind) -> Path:
         raise ValueError(f"{src} has no finished round 0 to branch from")
     if (round_dir(dst, 0) / "metrics.json").exists():
         return dst
-    config = json.loads((src / "config.json").read_text())
+    config = read_json(src / "config.json")
     config["rewind"] = rewind
     if isinstance(rewind, float):
         point = src / f"rewind_{round(100 * rewind)}.safetensors"
@@ -279,10 +271,10 @@ def branch_from_round0(source_dir, target_dir, rewind) -> Path:
         dst.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src / "rewind.safetensors", dst / "rewind.safetensors")
     dst.mkdir(parents=True, exist_ok=True)
-    _write_json(dst / "config.json", config)
+    write_json(dst / "config.json", config)
     shutil.copytree(round_dir(src, 0), round_dir(dst, 0), dirs_exist_ok=True)
     metrics_path = round_dir(dst, 0) / "metrics.json"
-    metrics = json.loads(metrics_path.read_text())
+    metrics = read_json(metrics_path)
     metrics["rewind"] = rewind_label(rewind)
-    _write_json(metrics_path, metrics)
+    write_json(metrics_path, metrics)
     return dst

@@ -12,9 +12,10 @@ weight's dtype, and are saved as ``uint8`` safetensors.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 
 import torch
+
+from compresslib.files import atomic_path
 
 
 def _as_bool(name: str, value) -> torch.Tensor:
@@ -144,11 +145,8 @@ class Mask(Mapping):
         """Write the mask as a safetensors file (``uint8`` 0/1 tensors)."""
         from safetensors.torch import save_file
 
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        save_file(self.state_dict(), str(tmp))
-        tmp.replace(path)
+        with atomic_path(path) as tmp:
+            save_file(self.state_dict(), str(tmp))
 
     @classmethod
     def load(cls, path) -> "Mask":

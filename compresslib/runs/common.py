@@ -1,20 +1,24 @@
-"""What every reference run shares: provenance, seeding, result files that make reruns resumable."""
+"""What every reference run shares: seeding, provenance, cached parts that make reruns resumable, and
+the compact form of per-example predictions in result files."""
 
 from __future__ import annotations
 
-import json
-import os
 import platform
 import random
 import sys
-import tempfile
 import time
 from pathlib import Path
 
+import datasets
 import numpy as np
 import torch
+import transformers
 
-RUNS_ROOT = Path(os.environ.get("COMPRESSLIB_RUNS", "runs"))
+import compresslib
+from compresslib.files import read_json, write_json
+
+__all__ = ["cached", "decode_classes", "encode_classes", "invocations", "provenance", "read_json", "seed_everything",
+           "write_json"]
 
 
 def seed_everything(seed: int) -> None:
@@ -24,14 +28,10 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def provenance(config: dict, device: torch.device) -> dict:
-    """Where a result came from: the config, library versions, the device and the time."""
-    import datasets
-    import transformers
-
-    import compresslib
-
+def provenance(config: dict, device: torch.device, command: str) -> dict:
+    """Where a result came from: the command, the config, library versions, the device and the time."""
     return {
+        "command": command,
         "config": config,
         "versions": {
             "python": sys.version.split()[0],
@@ -41,22 +41,9 @@ def provenance(config: dict, device: torch.device) -> dict:
             "compresslib": compresslib.__version__,
         },
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)",
+        "torch_threads": torch.get_num_threads(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-
-
-def write_json(path: Path, payload) -> None:
-    """Write JSON atomically (a crash mid-write never leaves a truncated result behind)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as handle:
-        json.dump(payload, handle, indent=2, sort_keys=False)
-        handle.write("\n")
-    os.replace(handle.name, path)
-
-
-def read_json(path: Path):
-    with open(path) as handle:
-        return json.load(handle)
 
 
 def cached(path: Path, compute, *, config: dict | None = None):
@@ -71,7 +58,22 @@ def cached(path: Path, compute, *, config: dict | None = None):
     return result
 
 
-def mean_std(values) -> tuple[float, float]:
-    """Mean and sample standard deviation (0 for a single value)."""
-    values = np.asarray(values, dtype=float)
-    return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0
+def invocations(previous_results: Path, seconds: float) -> list[dict]:
+    """Every invocation of a profile, oldest first, this one (``seconds`` long) last: a rerun that only
+    re-plots from cached parts keeps the time of the run that computed them on record."""
+    earlier = read_json(previous_results).get("invocations", []) if previous_results.exists() else []
+    return earlier + [{"finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "wall_seconds": round(seconds, 1)}]
+
+
+def encode_classes(classes) -> str:
+    """Per-example classes 0-9 as one string, one digit per example (``[0, 1, 1]`` -> ``"011"``): a
+    test split's predictions stay one line of ``results.json``."""
+    values = [int(c) for c in classes]
+    if any(not 0 <= c <= 9 for c in values):
+        raise ValueError("encode_classes stores classes 0-9 only, one digit each")
+    return "".join(map(str, values))
+
+
+def decode_classes(text: str) -> np.ndarray:
+    """The inverse of :func:`encode_classes`."""
+    return np.array([int(c) for c in text], dtype=np.int64)

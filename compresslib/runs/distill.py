@@ -1,144 +1,167 @@
 """Reference run: distil a half-depth BERT student (the lecture's DistilBERT result on the embedded default).
 
-``python -m compresslib.runs distill --profile quick|cpu|gpu [--out runs/distill/<profile>]``
+``python -m compresslib.runs distill --profile quick|cpu|gpu``
 
 1. fine-tune the teacher (MiniLM-L6 on Rotten Tomatoes polarity by default);
 2. cache its logits (and the hidden states the hidden-state loss needs) on the students' training set once;
 3. train half-depth students over several seeds: random init + hard labels; layer-skipping init + hard
-   labels; layer-skipping init + combined loss (KD); + cosine hidden-state loss;
-4. write ``results.json`` (with provenance), ``table.md`` (the lecture's DistilBERT table: parameters,
-   measured inference time, accuracy mean +- std, % of the teacher), ``learning_curves.png`` and
-   ``accuracy.png``. The fixtures notebook 02 is graded against come from ``--fixtures-only``.
+   labels; layer-skipping init + combined loss (KD); + cosine hidden-state loss
+   (:func:`compresslib.distill.cached_kd_hidden_step`);
+4. summarise: the lecture's DistilBERT table (parameters, inference time measured interleaved, accuracy
+   mean ± std, retention as % of the teacher and as share of its gain over the majority class) and the
+   claims, paired by seed, with McNemar's test on the saved per-example test predictions
+   (:mod:`compresslib.runs.claims`).
 
-Every part is stored under ``--out`` as soon as it is done (``teacher/``, ``students/*.json``,
-``timing.json``), so a rerun skips finished parts. ``--fixtures-only`` writes only the fixtures (seconds).
+Files (:mod:`compresslib.runs.paths`): ``runs/distill/<profile>/`` holds ``results.json`` (with
+provenance), ``results.md``, ``learning_curves.png``, ``accuracy.png`` and every part as soon as it is
+done (``teacher/``, ``teacher.json``, ``teacher_outputs.pt``, ``students/*.json``, ``timing.json``), so a
+rerun skips finished parts; the latest results are copied to ``runs/distill/``. The fixtures notebook 02
+is graded against come from ``--fixtures-only``.
 """
 
 from __future__ import annotations
 
-import argparse
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from tqdm.auto import tqdm
+from transformers import AutoModelForSequenceClassification
 
-from compresslib.runs.common import cached, mean_std, provenance, read_json, seed_everything, write_json
+from compresslib import stats
+from compresslib.batches import EXAMPLE_INDEX_KEY, TEACHER_LOGITS_KEY, model_inputs
+from compresslib.data import load_text_classification, subset
+from compresslib.distill import (
+    cached_kd_hidden_step,
+    cached_kd_step,
+    init_student_from_teacher,
+    num_layers_of,
+    select_layers,
+    uniform_layer_map,
+)
+from compresslib.models import count_parameters, freeze_word_embeddings, load_classifier, load_tokenizer
+from compresslib.runs import paths, report
+from compresslib.runs.claims import compare
+from compresslib.runs.common import cached, decode_classes, encode_classes, read_json, seed_everything
+from compresslib.runs.distill_fixtures import write_fixtures
+from compresslib.runs.hparams import Profile, option
+from compresslib.runs.runner import Run, run_main
+from compresslib.training import (
+    autocast,
+    compare_inference_times,
+    fit,
+    hard_label_step,
+    make_loader,
+    predict_logits,
+    tokenize,
+    with_teacher_logits,
+)
+
+FIXTURES_PATH = Path(__file__).resolve().parents[1] / "grading" / "fixtures" / "02_distilbert_student.json"
+
+
+@dataclass(frozen=True)
+class DistillProfile(Profile):
+    model: str = option("all-MiniLM-L6-v2", "the teacher: the embedded default or a hub name")
+    dataset: str = option("rotten_tomatoes_polarity", "the embedded default, glue/sst2, or a local folder")
+    student_layers: str = option("every_other", "which teacher layers the student copies (init_student_from_teacher)")
+    temperature: float = option(2.0, "T of the soft targets")
+    alpha: float = option(0.5, "weight of the hard-label loss in the combined loss")
+    hidden_weight: float = option(1.0, "weight of the hidden-state loss (the KD + hidden arm)")
+    hidden_loss: str = option("cosine", "hidden-state loss on the uniform layer map: cosine or mse")
+    teacher_seed: int = option(0, "seed of the teacher's classifier head and data order")
+    data_seed: int = option(0, "seed of the training, validation and test subsets")
+    max_length: int = option(48, "tokens per snippet")
+    batch_size: int = option(16, "training batch size")
+    eval_batch_size: int = option(128, "evaluation batch size")
+    teacher_train: int | None = option(800, "snippets the teacher is fine-tuned on (all: the whole split)")
+    teacher_epochs: float = option(1.0, "passes over the teacher's training snippets")
+    teacher_lr: float = option(2e-4, "peak learning rate of the teacher (linear warm-up and decay)")
+    student_train: int | None = option(400, "the students' training snippets: the first ones of the teacher's "
+                                            "(all: the teacher's)")
+    student_epochs: float = option(1.0, "passes over the students' training snippets")
+    student_lr: float = option(2e-4, "peak learning rate of the students")
+    val_size: int | None = option(200, "validation snippets for the learning curves (all: the whole split)")
+    test_size: int | None = option(500, "test snippets (all: the whole split)")
+    seeds: tuple[int, ...] = option((0,), "student seeds; claims pair the arms by seed")
+    curve_points: int = option(2, "validation evaluations along each training run (besides step 0)")
+    timing_batches: int = option(4, "test batches of eval_batch_size in the inference timing")
+    freeze_word_embeddings: bool = option(True, "keep pre-trained word embeddings fixed (a random student learns them)")
+
 
 PROFILES = {
     # a newcomer's first look: the same files in a few minutes, one seed, small subsets
-    "quick": dict(max_length=48, batch_size=16, eval_batch_size=128, teacher_train=800, teacher_epochs=1.0,
-                  teacher_lr=2e-4, student_train=400, student_epochs=1.0, student_lr=2e-4, val_size=200,
-                  test_size=500, seeds=[0], curve_points=2, timing_batches=4, freeze_word_embeddings=True),
+    "quick": DistillProfile(name="quick", notes=("one seed and small subsets: a smoke test, the numbers are not "
+                                                 "meaningful",)),
     # the README's figures, within 20 minutes on a 2-core CPU
-    "cpu": dict(max_length=48, batch_size=16, eval_batch_size=128, teacher_train=4000, teacher_epochs=1.0,
-                teacher_lr=2e-4, student_train=2000, student_epochs=1.0, student_lr=2e-4, val_size=300,
-                test_size=None, seeds=[0, 1, 2], curve_points=3, timing_batches=8, freeze_word_embeddings=True),
+    "cpu": DistillProfile(name="cpu", teacher_train=4000, student_train=2000, val_size=300, test_size=None,
+                          seeds=(0, 1, 2), curve_points=3, timing_batches=8),
     # full size on a GPU (bf16 autocast through compresslib.training): all data, more epochs and seeds
-    "gpu": dict(max_length=64, batch_size=32, eval_batch_size=256, teacher_train=None, teacher_epochs=3.0,
-                teacher_lr=5e-5, student_train=None, student_epochs=3.0, student_lr=1e-4, val_size=None,
-                test_size=None, seeds=[0, 1, 2, 3, 4], curve_points=8, timing_batches=10,
-                freeze_word_embeddings=False),
+    "gpu": DistillProfile(name="gpu", max_length=64, batch_size=32, eval_batch_size=256, teacher_train=None,
+                          teacher_epochs=3.0, teacher_lr=5e-5, student_train=None, student_epochs=3.0,
+                          student_lr=1e-4, val_size=None, test_size=None, seeds=(0, 1, 2, 3, 4), curve_points=8,
+                          timing_batches=10, freeze_word_embeddings=False),
 }
-COMMON = dict(model="all-MiniLM-L6-v2", dataset="rotten_tomatoes_polarity", student_layers="every_other",
-              temperature=2.0, alpha=0.5, hidden_weight=1.0, hidden_loss="cosine", teacher_seed=0, data_seed=0)
 
-VARIANTS = {
+ARMS = {
     "random init + hard labels": dict(init="random", loss="hard"),
     "layer-skip init + hard labels": dict(init="every_other", loss="hard"),
     "layer-skip init + KD": dict(init="every_other", loss="kd"),
     "layer-skip init + KD + hidden": dict(init="every_other", loss="kd+hidden"),
 }
-INDEX_KEY = "example_index"
-FIXTURES_PATH = Path(__file__).resolve().parents[1] / "grading" / "fixtures" / "02_distilbert_student.json"
-
-
-def parse_args(argv):
-    parser = argparse.ArgumentParser(prog="python -m compresslib.runs distill", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--profile", choices=sorted(PROFILES), default="quick")
-    parser.add_argument("--out", type=Path, default=None, help="default: runs/distill/<profile>")
-    parser.add_argument("--model", default=COMMON["model"], help="teacher: the embedded default or a hub name")
-    parser.add_argument("--dataset", default=COMMON["dataset"], help="the embedded default, glue/sst2, ...")
-    parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda when available)")
-    parser.add_argument("--seeds", type=int, nargs="+", default=None, help="override the profile's seeds")
-    parser.add_argument("--fixtures-only", action="store_true", help="write only notebook 02's fixtures and stop")
-    parser.add_argument("--fixtures", type=Path, default=FIXTURES_PATH, help="where to write the fixtures")
-    return parser.parse_args(argv)
-
-
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    if args.fixtures_only:
-        from compresslib.runs.distill_fixtures import write_fixtures
-
-        write_fixtures(args.fixtures)
-        print(f"fixtures written to {args.fixtures}")
-        return 0
-    args.out = args.out or Path("runs/distill") / args.profile
-    config = {**COMMON, **PROFILES[args.profile], "profile": args.profile, "model": args.model, "dataset": args.dataset}
-    if args.seeds:
-        config["seeds"] = args.seeds
-    start = time.perf_counter()
-    results = run(config, args.out, device=args.device)
-    results["wall_seconds_this_invocation"] = round(time.perf_counter() - start, 1)
-    write_json(args.out / "results.json", results)
-    print((args.out / "table.md").read_text())
-    print(f"wrote {args.out}/results.json, table.md, learning_curves.png, accuracy.png "
-          f"in {results['wall_seconds_this_invocation']:.0f} s")
-    return 0
+COMPARISONS = {  # key: (arm A, arm B): the claim "A beats B"
+    "kd_beats_hard": ("layer-skip init + KD", "layer-skip init + hard labels"),
+    "layer_skip_beats_random": ("layer-skip init + hard labels", "random init + hard labels"),
+    "hidden_beats_kd": ("layer-skip init + KD + hidden", "layer-skip init + KD"),
+}
+TEACHER_KEYS = ("model", "dataset", "max_length", "batch_size", "teacher_train", "teacher_epochs", "teacher_lr",
+                "teacher_seed", "data_seed", "freeze_word_embeddings", "val_size", "test_size")
+STUDENT_KEYS = ("student_train", "student_epochs", "student_lr", "student_layers", "temperature", "alpha",
+                "hidden_weight", "hidden_loss", "freeze_word_embeddings", "batch_size", "val_size", "test_size",
+                "curve_points")
 
 
 # ------------------------------------------------------------------------------------------------ data
 
 
-def prepare_data(config):
-    from compresslib.data import load_text_classification
-    from compresslib.models import load_tokenizer
-    from compresslib.training import tokenize
-
-    tokenizer = load_tokenizer(config["model"])
-    data = tokenize(load_text_classification(config["dataset"]), tokenizer, max_length=config["max_length"])
-
-    def subset(split, size):
-        part = data[split].shuffle(seed=config["data_seed"])
-        return part.select(range(min(size, len(part)))) if size else part
-
-    teacher_train = subset("train", config["teacher_train"])
+def prepare_data(profile: DistillProfile):
+    tokenizer = load_tokenizer(profile.model)
+    data = tokenize(load_text_classification(profile.dataset), tokenizer, max_length=profile.max_length)
+    teacher_train = subset(data["train"], profile.teacher_train, seed=profile.data_seed)
     # the students' training set is a prefix of the teacher's: the teacher's soft targets are on data it saw
-    n_student = config["student_train"] or len(teacher_train)
-    student_train = teacher_train.select(range(min(n_student, len(teacher_train))))
-    student_train = student_train.add_column(INDEX_KEY, list(range(len(student_train))))
+    student_train = teacher_train.select(range(min(profile.student_train or len(teacher_train), len(teacher_train))))
+    student_train = student_train.add_column(EXAMPLE_INDEX_KEY, list(range(len(student_train))))
     return tokenizer, dict(teacher_train=teacher_train, student_train=student_train,
-                           validation=subset("validation", config["val_size"]), test=subset("test", config["test_size"]))
+                           validation=subset(data["validation"], profile.val_size, seed=profile.data_seed),
+                           test=subset(data["test"], profile.test_size, seed=profile.data_seed))
 
 
 # ---------------------------------------------------------------------------------------------- training
 
 
-def freeze_word_embeddings(model) -> None:
-    """Keep the (pre-trained) word-embedding matrix fixed: on CPU its AdamW update over 30k x d entries is a
-    large share of each step, and a small training set cannot improve it much."""
-    model.get_input_embeddings().weight.requires_grad_(False)
-
-
-def train_and_track(model, loader, *, config, epochs, lr, step, val_loader, device, desc, seed):
+def train_and_track(model, loader, *, profile, epochs, lr, step, val_loader, device, desc, seed):
     """``fit`` with validation accuracy at ``curve_points`` evenly spaced steps (and at step 0)."""
-    from compresslib.training import accuracy, fit
-
     seed_everything(seed)
     total = max(1, math.ceil(epochs * len(loader)))
-    marks = sorted({round(total * (i + 1) / config["curve_points"]) for i in range(config["curve_points"])})
-    curve = [(0, accuracy(model, val_loader, device=device))]
+    marks = sorted({round(total * (i + 1) / profile.curve_points) for i in range(profile.curve_points)})
+    curve = [(0, evaluate(model, val_loader, device)["accuracy"])]
 
     def on_step(global_step):
         if global_step in marks:
-            curve.append((global_step, accuracy(model, val_loader, device=device)))
+            curve.append((global_step, evaluate(model, val_loader, device)["accuracy"]))
 
     started = time.perf_counter()
     history = fit(model, loader, epochs=epochs, lr=lr, step=step, on_step=on_step, device=device, desc=desc)
-    seconds = time.perf_counter() - started
-    return curve, history, seconds
+    return curve, history, time.perf_counter() - started
+
+
+def evaluate(model, loader, device) -> dict:
+    """Accuracy and the per-example predicted classes (encoded, :func:`~compresslib.runs.common.encode_classes`)."""
+    predictions = predict_logits(model, loader, device=device).argmax(-1)
+    labels = torch.cat([b["labels"] for b in loader])
+    return {"accuracy": (predictions == labels).float().mean().item(), "predictions": encode_classes(predictions.tolist())}
 
 
 def thin(history, points=60):
@@ -147,310 +170,272 @@ def thin(history, points=60):
     return [dict(step=i + 1, **{key: round(v, 5) for key, v in rec.items()}) for i, rec in enumerate(history) if i % k == 0]
 
 
-def teacher_part(config, tokenizer, data, out: Path, device):
-    """Fine-tune the teacher once; its weights go to ``out/teacher`` and its results to ``teacher.json``."""
-    from transformers import AutoModelForSequenceClassification
+def part_config(profile: DistillProfile, keys) -> dict:
+    config = profile.config()
+    return {k: config[k] for k in keys}
 
-    from compresslib.models import load_classifier
-    from compresslib.training import accuracy, make_loader
 
-    folder = out / "teacher"
-    part_config = {k: config[k] for k in ("model", "dataset", "max_length", "batch_size", "teacher_train",
-                                          "teacher_epochs", "teacher_lr", "teacher_seed", "data_seed",
-                                          "freeze_word_embeddings", "val_size", "test_size")}
-    val_loader = make_loader(data["validation"], tokenizer, batch_size=config["eval_batch_size"], shuffle=False)
-    test_loader = make_loader(data["test"], tokenizer, batch_size=config["eval_batch_size"], shuffle=False)
+def teacher_part(profile, tokenizer, data, folder: Path, device):
+    """Fine-tune the teacher once; its weights go to ``teacher/`` and its results to ``teacher.json``."""
+    loaders = {split: make_loader(data[split], tokenizer, batch_size=profile.eval_batch_size, shuffle=False)
+               for split in ("validation", "test")}
     model_box = {}
 
     def compute():
-        seed_everything(config["teacher_seed"])
-        model = load_classifier(config["model"], num_labels=2, seed=config["teacher_seed"]).to(device)
-        if config["freeze_word_embeddings"]:
-            freeze_word_embeddings(model)
-        loader = make_loader(data["teacher_train"], tokenizer, batch_size=config["batch_size"], shuffle=True,
-                             seed=config["teacher_seed"])
+        seed_everything(profile.teacher_seed)
+        model = load_classifier(profile.model, num_labels=2, seed=profile.teacher_seed).to(device)
+        freeze_word_embeddings(model, profile.freeze_word_embeddings)
+        loader = make_loader(data["teacher_train"], tokenizer, batch_size=profile.batch_size, shuffle=True,
+                             seed=profile.teacher_seed)
         curve, history, seconds = train_and_track(
-            model, loader, config=config, epochs=config["teacher_epochs"], lr=config["teacher_lr"],
-            step=_hard_step(), val_loader=val_loader, device=device, desc="teacher", seed=config["teacher_seed"])
-        model.get_input_embeddings().weight.requires_grad_(True)
-        model.save_pretrained(folder)
+            model, loader, profile=profile, epochs=profile.teacher_epochs, lr=profile.teacher_lr, step=hard_label_step,
+            val_loader=loaders["validation"], device=device, desc="teacher", seed=profile.teacher_seed)
+        freeze_word_embeddings(model, False)  # saved trainable, as a notebook loading it expects
+        model.save_pretrained(paths.teacher_dir(folder))
         model_box["model"] = model
-        return dict(test_accuracy=accuracy(model, test_loader, device=device), curve=curve, history=thin(history),
-                    train_seconds=round(seconds, 1), train_examples=len(data["teacher_train"]),
-                    examples_per_second=round(len(history) * config["batch_size"] / seconds, 1))
+        test = evaluate(model, loaders["test"], device)
+        return dict(test_accuracy=test["accuracy"], test_predictions=test["predictions"], curve=curve,
+                    history=thin(history), train_seconds=round(seconds, 1), train_examples=len(data["teacher_train"]),
+                    examples_per_second=round(len(history) * profile.batch_size / seconds, 1))
 
-    if not (folder / "config.json").exists() and (out / "teacher.json").exists():
-        (out / "teacher.json").unlink()  # weights lost: retrain
-    result = cached(out / "teacher.json", compute, config=part_config)
-    model = model_box.get("model")
-    if model is None:
-        model = AutoModelForSequenceClassification.from_pretrained(folder).to(device)
+    if not (paths.teacher_dir(folder) / "config.json").exists():
+        paths.teacher_json(folder).unlink(missing_ok=True)  # weights lost: retrain
+    result = cached(paths.teacher_json(folder), compute, config=part_config(profile, TEACHER_KEYS))
+    model = model_box.get("model") or AutoModelForSequenceClassification.from_pretrained(paths.teacher_dir(folder)).to(device)
     return model.eval(), result
 
 
-def _hard_step():
-    from compresslib.training import hard_label_step
-
-    return hard_label_step
-
-
-def cache_teacher_outputs(config, teacher, tokenizer, dataset, layer_map, out: Path, device):
-    """Teacher logits and the mapped hidden states on the students' training set, computed once.
+@torch.no_grad()
+def cache_teacher_outputs(profile, teacher, tokenizer, dataset, teacher_layers, folder: Path, device):
+    """Teacher logits and the hidden states of ``teacher_layers`` on the students' training set, computed once.
 
     Hidden states are stored in float16, padded to ``max_length``; each example's row is found through its
     ``example_index`` column. Padding positions differ from a run with other padding but never count
     (the hidden loss is masked)."""
-    from compresslib.training import autocast, make_loader
-
-    path = out / "teacher_outputs.pt"
-    key = {"n": len(dataset), "max_length": config["max_length"], "layers": sorted(layer_map.values()),
-           "teacher": read_json(out / "teacher.json")["config"]}
+    path = paths.teacher_outputs(folder)
+    key = {"n": len(dataset), "max_length": profile.max_length, "layers": teacher_layers,
+           "teacher": read_json(paths.teacher_json(folder))["config"]}
     if path.exists():
         stored = torch.load(path)
         if stored["key"] == key:
             return stored["logits"], stored["hidden"]
-    loader = make_loader(dataset, tokenizer, batch_size=config["eval_batch_size"], shuffle=False)
-    teacher_layers = sorted(layer_map.values())
+    loader = make_loader(dataset, tokenizer, batch_size=profile.eval_batch_size, shuffle=False)
     logits = torch.zeros(len(dataset), teacher.config.num_labels)
-    hidden = torch.zeros(len(teacher_layers), len(dataset), config["max_length"], teacher.config.hidden_size,
+    hidden = torch.zeros(len(teacher_layers), len(dataset), profile.max_length, teacher.config.hidden_size,
                          dtype=torch.float16)
     started, row = time.perf_counter(), 0
     teacher.eval()
-    from tqdm.auto import tqdm
-
-    with torch.no_grad():
-        for batch in tqdm(loader, desc="caching teacher outputs", leave=False, mininterval=1.0):
-            inputs = {k: v.to(device) for k, v in batch.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
-            with autocast(device):
-                output = teacher(**inputs, output_hidden_states=True)
-            n, length = inputs["input_ids"].shape
-            logits[row:row + n] = output.logits.float().cpu()
-            for k, t in enumerate(teacher_layers):
-                hidden[k, row:row + n, :length] = output.hidden_states[t].to(torch.float16).cpu()
-            row += n
+    for batch in tqdm(loader, desc="caching teacher outputs", leave=False, mininterval=1.0):
+        inputs = {k: v.to(device) for k, v in model_inputs(batch).items()}
+        with autocast(device):
+            output = teacher(**inputs, output_hidden_states=True)
+        n, length = inputs["input_ids"].shape
+        logits[row:row + n] = output.logits.float().cpu()
+        for k, t in enumerate(teacher_layers):
+            hidden[k, row:row + n, :length] = output.hidden_states[t].to(torch.float16).cpu()
+        row += n
     seconds = time.perf_counter() - started
     torch.save({"key": key, "logits": logits, "hidden": hidden, "seconds": seconds}, path)
     print(f"cached teacher outputs for {len(dataset)} examples in {seconds:.1f} s")
     return logits, hidden
 
 
-def kd_hidden_step_factory(cached_hidden, student_to_cache, *, temperature, alpha, weight, loss):
-    """The combined loss plus ``weight`` x the hidden-state loss against cached teacher hidden states."""
-    from compresslib.distill.intermediate import hidden_states_loss
-    from compresslib.distill.losses import combined_loss_parts
-    from compresslib.distill.step import LABELS_KEY, TEACHER_LOGITS_KEY
-
-    def step(model, batch, optimizer):
-        model.train()
-        inputs = {k: v for k, v in batch.items() if k not in (LABELS_KEY, TEACHER_LOGITS_KEY, INDEX_KEY)}
-        output = model(**inputs, output_hidden_states=True)
-        parts = combined_loss_parts(output.logits, batch[TEACHER_LOGITS_KEY], batch[LABELS_KEY], alpha, temperature)
-        index = batch[INDEX_KEY].long().cpu()
-        length = inputs["input_ids"].shape[1]
-        device = output.logits.device
-        teacher_states = [cached_hidden[k, index, :length].to(device).float() for k in range(cached_hidden.shape[0])]
-        hidden = hidden_states_loss(output.hidden_states, teacher_states, student_to_cache, loss=loss,
-                                    mask=inputs["attention_mask"])
-        total = parts.total + weight * hidden
-        optimizer.zero_grad(set_to_none=True)
-        total.backward()
-        optimizer.step()
-        return {"loss": total.item(), "hard": parts.hard.item(), "soft": parts.soft.item(), "hidden": hidden.item()}
-
-    return step
-
-
-def kd_step_factory(*, temperature, alpha):
-    from compresslib.distill.step import kd_step
-
-    def step(model, batch, optimizer):
-        return kd_step(None, model, batch, optimizer, temperature=temperature, alpha=alpha)
-
-    return step
-
-
-def student_part(name, variant, seed, *, config, teacher, tokenizer, data, cache, out, device):
-    from compresslib.distill.student import init_student_from_teacher
-    from compresslib.training import accuracy, hard_label_step, make_loader, with_teacher_logits
-
-    logits, hidden, layer_map = cache
-    part_config = {"variant": variant, "seed": seed, "teacher": read_json(out / "teacher.json")["config"],
-                   **{k: config[k] for k in ("student_train", "student_epochs", "student_lr", "student_layers",
-                                             "temperature", "alpha", "hidden_weight", "hidden_loss",
-                                             "freeze_word_embeddings", "batch_size", "val_size", "test_size",
-                                             "curve_points")}}
-    path = out / "students" / f"{name.replace(' + ', '__').replace(' ', '_').replace('-', '_')}__seed{seed}.json"
+def student_part(name, arm, seed, *, profile, teacher, tokenizer, data, cache, folder, device):
+    logits, hidden, student_to_cache = cache
+    config = {"variant": arm, "seed": seed, "teacher": read_json(paths.teacher_json(folder))["config"],
+              **part_config(profile, STUDENT_KEYS)}
 
     def compute():
-        layers = config["student_layers"] if variant["init"] != "random" else "random"
+        layers = profile.student_layers if arm["init"] != "random" else "random"
         student = init_student_from_teacher(teacher, layers, seed=1000 + seed).to(device)
-        if config["freeze_word_embeddings"] and variant["init"] != "random":
-            freeze_word_embeddings(student)  # pre-trained copies stay fixed; a random student must learn them
-        train = data["student_train"]
-        extra = ()
-        if variant["loss"] == "hard":
-            step = hard_label_step
-        else:
+        # pre-trained copies stay fixed; a random student must learn its embeddings
+        freeze_word_embeddings(student, profile.freeze_word_embeddings and arm["init"] != "random")
+        train, extra, step = data["student_train"], (), hard_label_step
+        if arm["loss"] != "hard":
             train = with_teacher_logits(train, logits)
-            extra = ("teacher_logits",)
-            step = kd_step_factory(temperature=config["temperature"], alpha=config["alpha"])
-            if variant["loss"] == "kd+hidden":
-                extra = ("teacher_logits", INDEX_KEY)
-                step = kd_hidden_step_factory(hidden, layer_map["student_to_cache"], temperature=config["temperature"],
-                                              alpha=config["alpha"], weight=config["hidden_weight"],
-                                              loss=config["hidden_loss"])
-        loader = make_loader(train, tokenizer, batch_size=config["batch_size"], shuffle=True, seed=seed,
-                             extra_columns=extra)
-        val_loader = make_loader(data["validation"], tokenizer, batch_size=config["eval_batch_size"], shuffle=False)
-        test_loader = make_loader(data["test"], tokenizer, batch_size=config["eval_batch_size"], shuffle=False)
+            extra = (TEACHER_LOGITS_KEY,)
+            step = cached_kd_step(temperature=profile.temperature, alpha=profile.alpha)
+            if arm["loss"] == "kd+hidden":
+                extra = (TEACHER_LOGITS_KEY, EXAMPLE_INDEX_KEY)
+                step = cached_kd_hidden_step(hidden, student_to_cache, temperature=profile.temperature,
+                                             alpha=profile.alpha, weight=profile.hidden_weight, loss=profile.hidden_loss)
+        loader = make_loader(train, tokenizer, batch_size=profile.batch_size, shuffle=True, seed=seed, extra_columns=extra)
+        val_loader = make_loader(data["validation"], tokenizer, batch_size=profile.eval_batch_size, shuffle=False)
+        test_loader = make_loader(data["test"], tokenizer, batch_size=profile.eval_batch_size, shuffle=False)
         curve, history, seconds = train_and_track(
-            student, loader, config=config, epochs=config["student_epochs"], lr=config["student_lr"], step=step,
+            student, loader, profile=profile, epochs=profile.student_epochs, lr=profile.student_lr, step=step,
             val_loader=val_loader, device=device, desc=f"{name} (seed {seed})", seed=seed)
-        return dict(test_accuracy=accuracy(student, test_loader, device=device), curve=curve, history=thin(history),
-                    train_seconds=round(seconds, 1),
-                    examples_per_second=round(len(history) * config["batch_size"] / seconds, 1),
+        test = evaluate(student, test_loader, device)
+        return dict(test_accuracy=test["accuracy"], test_predictions=test["predictions"], curve=curve,
+                    history=thin(history), train_seconds=round(seconds, 1),
+                    examples_per_second=round(len(history) * profile.batch_size / seconds, 1),
                     layers=student.config.student_of_teacher_layers)
 
-    return cached(path, compute, config=part_config)
+    return cached(paths.student_json(folder, name, seed), compute, config=config)
 
 
-def timing_part(config, teacher, tokenizer, data, out, device):
-    """Parameters and measured inference time of the teacher and of a half-depth student (all students
-    share one architecture), over the same test batches on the same device."""
-    from compresslib.distill.student import init_student_from_teacher
-    from compresslib.models import count_parameters
-    from compresslib.training import make_loader, time_inference
-
-    n = config["timing_batches"] * config["eval_batch_size"]
-    subset = data["test"].select(range(min(n, len(data["test"]))))
-    loader = make_loader(subset, tokenizer, batch_size=config["eval_batch_size"], shuffle=False)
-    student = init_student_from_teacher(teacher, config["student_layers"]).to(device)
+def timing_part(profile, teacher, tokenizer, data, folder, device):
+    """Parameters and inference time of the teacher and of a half-depth student (all students share one
+    architecture) over the same test batches, timed in interleaved rounds."""
+    n = profile.timing_batches * profile.eval_batch_size
+    timing_set = data["test"].select(range(min(n, len(data["test"]))))
+    loader = make_loader(timing_set, tokenizer, batch_size=profile.eval_batch_size, shuffle=False)
+    student = init_student_from_teacher(teacher, profile.student_layers).to(device)
 
     def compute():
+        seconds = compare_inference_times({"teacher": teacher, "student": student}, loader, device=device)
         return {
-            "examples": len(subset), "batch_size": config["eval_batch_size"], "device": str(device),
-            "teacher": {"params": count_parameters(teacher), "seconds": time_inference(teacher, loader, device=device)},
-            "student": {"params": count_parameters(student), "seconds": time_inference(student, loader, device=device),
+            "examples": len(timing_set), "batch_size": profile.eval_batch_size, "device": str(device),
+            "method": "best of 3 interleaved rounds of 3 passes each",
+            "teacher": {"params": count_parameters(teacher), "seconds": seconds["teacher"]},
+            "student": {"params": count_parameters(student), "seconds": seconds["student"],
                         "layers": student.config.student_of_teacher_layers},
         }
 
-    return cached(out / "timing.json", compute, config={"n": len(subset), "device": str(device),
-                                                       "model": config["model"], "layers": config["student_layers"]})
+    return cached(paths.timing_json(folder), compute, config={"n": len(timing_set), "device": str(device),
+                                                             "model": profile.model, "layers": profile.student_layers,
+                                                             "method": "interleaved"})
 
 
 # --------------------------------------------------------------------------------------------- the run
 
 
-def run(config: dict, out: Path, *, device=None) -> dict:
-    from compresslib.distill.intermediate import uniform_layer_map
-    from compresslib.distill.student import num_layers_of, select_layers
-    from compresslib.training import choose_device
-
-    device = choose_device(device)
-    out.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    tokenizer, data = prepare_data(config)
-    teacher, teacher_result = teacher_part(config, tokenizer, data, out, device)
+def execute(profile: DistillProfile, folder: Path, device: torch.device) -> dict:
+    """Every part of the run (each cached under ``folder``) and what they measured."""
+    folder.mkdir(parents=True, exist_ok=True)
+    tokenizer, data = prepare_data(profile)
+    teacher, teacher_result = teacher_part(profile, tokenizer, data, folder, device)
     print(f"teacher: test accuracy {teacher_result['test_accuracy']:.4f}")
 
     num_teacher = num_layers_of(teacher)
-    num_student = len(select_layers(num_teacher, config["student_layers"]))
-    hidden_map = {s: t for s, t in uniform_layer_map(num_teacher, num_student).items() if s > 0}  # skip embeddings
-    teacher_layers = sorted(hidden_map.values())
-    layer_map = {"student_to_teacher": hidden_map,
-                 "student_to_cache": {s: teacher_layers.index(t) for s, t in hidden_map.items()}}
-    logits, hidden = cache_teacher_outputs(config, teacher, tokenizer, data["student_train"], hidden_map, out, device)
-    cache = (logits, hidden, layer_map)
-
+    num_student = len(select_layers(num_teacher, profile.student_layers))
+    student_to_teacher = {s: t for s, t in uniform_layer_map(num_teacher, num_student).items() if s > 0}  # no embeddings
+    teacher_layers = sorted(student_to_teacher.values())
+    student_to_cache = {s: teacher_layers.index(t) for s, t in student_to_teacher.items()}
+    logits, hidden = cache_teacher_outputs(profile, teacher, tokenizer, data["student_train"], teacher_layers,
+                                           folder, device)
     students = {}
-    for name, variant in VARIANTS.items():
+    for name, arm in ARMS.items():
         students[name] = []
-        for seed in config["seeds"]:
-            result = student_part(name, variant, seed, config=config, teacher=teacher, tokenizer=tokenizer,
-                                  data=data, cache=cache, out=out, device=device)
+        for seed in profile.seeds:
+            result = student_part(name, arm, seed, profile=profile, teacher=teacher, tokenizer=tokenizer, data=data,
+                                  cache=(logits, hidden, student_to_cache), folder=folder, device=device)
             print(f"{name}, seed {seed}: test accuracy {result['test_accuracy']:.4f}")
             students[name].append(result)
-    timing = timing_part(config, teacher, tokenizer, data, out, device)
-
-    rows = table_rows(teacher_result, students, timing)
-    (out / "table.md").write_text(markdown_table(rows, config, timing, data))
-    from compresslib.runs.plots import accuracy_bars, learning_curves
-
-    title = f"{config['model']} -> {num_student}-layer students, {len(data['student_train'])} training examples"
-    learning_curves({name: [r["curve"] for r in runs] for name, runs in students.items()},
-                    teacher_result["test_accuracy"], out / "learning_curves.png", title=title)
-    accuracy_bars(rows, out / "accuracy.png", title=title)
-    claims = check_claims(students)
+    timing = timing_part(profile, teacher, tokenizer, data, folder, device)
     return {
-        "provenance": provenance(config, device),
         "sizes": {k: len(v) for k, v in data.items()},
-        "layer_map": {k: {str(s): t for s, t in v.items()} for k, v in layer_map.items()},
+        "majority_class": {split: stats.majority_class_accuracy(data[split]["label"]) for split in ("validation", "test")},
+        "test_labels": encode_classes(data["test"]["label"]),
+        "layer_map": {"student_to_teacher": {str(s): t for s, t in student_to_teacher.items()},
+                      "student_to_cache": {str(s): k for s, k in student_to_cache.items()}},
         "teacher": teacher_result,
-        "students": {name: {"seeds": config["seeds"], "test_accuracy": [r["test_accuracy"] for r in runs],
+        "students": {name: {"seeds": list(profile.seeds), "test_accuracy": [r["test_accuracy"] for r in runs],
                             "runs": runs} for name, runs in students.items()},
         "timing": timing,
-        "table": rows,
-        "claims": claims,
         "wall_seconds_total_of_parts": round(sum(r["train_seconds"] for runs in students.values() for r in runs)
                                              + teacher_result["train_seconds"], 1),
-        "wall_seconds_run": round(time.perf_counter() - started, 1),
     }
 
 
-def table_rows(teacher_result, students, timing) -> list[dict]:
-    t_acc = teacher_result["test_accuracy"]
-    rows = [dict(model="teacher", params_millions=timing["teacher"]["params"] / 1e6,
-                 inference_seconds=timing["teacher"]["seconds"], accuracy_mean=t_acc, accuracy_std=0.0,
-                 percent_of_teacher=100.0, seeds=1)]
-    for name, runs in students.items():
-        mean, std = mean_std([r["test_accuracy"] for r in runs])
-        rows.append(dict(model=name, params_millions=timing["student"]["params"] / 1e6,
-                         inference_seconds=timing["student"]["seconds"], accuracy_mean=mean, accuracy_std=std,
-                         percent_of_teacher=100 * mean / t_acc, seeds=len(runs)))
-    return rows
+def summarise(results: dict) -> dict:
+    """The table (retention both ways, :func:`compresslib.stats.retention`) and the claims, from results alone."""
+    teacher, floor, timing = results["teacher"]["test_accuracy"], results["majority_class"]["test"], results["timing"]
+    table = [dict(model="teacher", params_millions=timing["teacher"]["params"] / 1e6,
+                  inference_seconds=timing["teacher"]["seconds"], accuracy=stats.summarize([teacher]).as_dict(),
+                  retention=stats.retention(teacher, teacher, floor).as_dict())]
+    for name, arm in results["students"].items():
+        summary = stats.summarize(arm["test_accuracy"])
+        table.append(dict(model=name, params_millions=timing["student"]["params"] / 1e6,
+                          inference_seconds=timing["student"]["seconds"], accuracy=summary.as_dict(),
+                          retention=stats.retention(summary.mean, teacher, floor).as_dict()))
+    claims = []
+    for key, (a, b) in COMPARISONS.items():
+        correct = {}
+        runs = results["students"][a]["runs"] + results["students"][b]["runs"]
+        if "test_labels" in results and all("test_predictions" in r for r in runs):
+            labels = decode_classes(results["test_labels"])
+            correct = {f"correct_{side}": stats.pool_seeds(
+                [decode_classes(r["test_predictions"]) for r in results["students"][arm]["runs"]], labels)
+                for side, arm in (("a", a), ("b", b))}
+        claims.append(compare(key, a, results["students"][a]["test_accuracy"], b,
+                              results["students"][b]["test_accuracy"], **correct).as_dict())
+    return {"table": table, "claims": claims}
 
 
-def markdown_table(rows, config, timing, data) -> str:
+def _title_of_figures(results: dict) -> str:
+    layers = len(results["timing"]["student"]["layers"])
+    return (f"{results['config']['model']} -> {layers}-layer students, "
+            f"{results['sizes']['student_train']} training examples")
+
+
+def plot(results: dict, folder: Path) -> list[str]:
+    """``learning_curves.png`` (validation) and ``accuracy.png`` (test) in ``folder``; returns their names."""
+    title = _title_of_figures(results)
+    report.learning_curves({name: [r["curve"] for r in arm["runs"]] for name, arm in results["students"].items()},
+                           paths.figure(folder, "learning_curves"), title=title,
+                           majority=results["majority_class"]["validation"],
+                           reference=("teacher after fine-tuning (validation)", results["teacher"]["curve"][-1][1]))
+    bars = [dict(model=row["model"], mean=row["accuracy"]["mean"], std=row["accuracy"]["std"],
+                 label=" / ".join(report.percent(row["retention"][k]) + "%" * (row["retention"][k] is not None)
+                                  for k in ("of_teacher", "of_gain")))
+            for row in results["table"]]
+    report.accuracy_bars(bars, paths.figure(folder, "accuracy"), majority=results["majority_class"]["test"],
+                         title=title + "\nabove each bar: % of the teacher / % of its gain over the majority class")
+    return ["accuracy.png", "learning_curves.png"]
+
+
+FIGURES = (("accuracy", "accuracy.png"), ("learning curves", "learning_curves.png"))
+
+
+def title(results: dict) -> str:
+    return f"Distillation ({results['profile']} profile)"
+
+
+def markdown(results: dict, figure_prefix: str = "") -> str:
+    """The lecture's DistilBERT table, the claims and the figures."""
+    config, timing, pct = results["config"], results["timing"], report.pct
+    rows = [[row["model"], f"{row['params_millions']:.1f}", f"{row['inference_seconds']:.2f}",
+             pct(row["accuracy"]["mean"], row["accuracy"]["std"]), report.percent(row["retention"]["of_teacher"]),
+             report.percent(row["retention"]["of_gain"])] for row in results["table"]]
+    header = ["model", "params (M)", "inference time (s)", "test accuracy (%)", "% of teacher",
+              "% of teacher's gain over majority"]
+    seeds = results["students"][next(iter(results["students"]))]["seeds"]
     lines = [
-        f"Distillation on `{config['dataset']}` (profile `{config['profile']}`): teacher `{config['model']}`, "
-        f"students with layers {timing['student']['layers']} of the teacher.",
+        f"Teacher `{config['model']}` on `{config['dataset']}`; students with layers {timing['student']['layers']} "
+        "of the teacher.",
         "",
-        "| model | params (M) | inference time (s) | test accuracy (%) | % of teacher |",
-        "|---|---:|---:|---:|---:|",
-    ]
-    for r in rows:
-        spread = f" ± {100 * r['accuracy_std']:.1f}" if r["seeds"] > 1 else ""
-        lines.append(f"| {r['model']} | {r['params_millions']:.1f} | {r['inference_seconds']:.2f} | "
-                     f"{100 * r['accuracy_mean']:.1f}{spread} | {r['percent_of_teacher']:.1f} |")
-    lines += [
+        report.markdown_table(header, rows),
         "",
-        f"Accuracy on {len(data['test'])} test snippets, mean ± sample std over seeds {config['seeds']} for the "
-        f"students (teacher: one fine-tuning run, seed {config['teacher_seed']}). Inference time: one pass over "
-        f"the same {timing['examples']} test snippets in batches of {timing['batch_size']} on `{timing['device']}` "
-        f"(best of 3). Teacher fine-tuned on {len(data['teacher_train'])} training snippets for "
-        f"{config['teacher_epochs']:g} epoch(s); students trained on the first {len(data['student_train'])} of them "
-        f"for {config['student_epochs']:g} epoch(s); max {config['max_length']} tokens"
+        f"Accuracy on {results['sizes']['test']} test snippets, mean ± sample std over student seeds {seeds} "
+        f"(teacher: one fine-tuning run, seed {config['teacher_seed']}); a constant guess of the majority class "
+        f"scores {pct(results['majority_class']['test'])}%. Inference time: one pass over the same "
+        f"{timing['examples']} test snippets in batches of {timing['batch_size']} on `{timing['device']}`, "
+        f"{timing['method']}. Teacher fine-tuned on {results['sizes']['teacher_train']} training snippets for "
+        f"{config['teacher_epochs']:g} epoch(s); students trained on the first {results['sizes']['student_train']} "
+        f"of them for {config['student_epochs']:g} epoch(s); max {config['max_length']} tokens"
         + (", word embeddings frozen where pre-trained." if config["freeze_word_embeddings"] else "."),
         f"KD: alpha {config['alpha']}, T {config['temperature']:g}, cached teacher logits; hidden: "
         f"{config['hidden_loss']} loss on the uniform layer map, weight {config['hidden_weight']:g}.",
         "",
+        "Claims, paired by seed:",
+        "",
+        report.claims_markdown(results["claims"]),
+        "",
+        report.figure_links(FIGURES, figure_prefix),
     ]
     return "\n".join(lines)
 
 
-def check_claims(students) -> dict:
-    """The comparisons the lecture makes, with their margins against the seed-to-seed spread."""
+def fixtures(path: Path | None) -> Path:
+    path = path or FIXTURES_PATH
+    write_fixtures(path)
+    return path
 
-    def stats(name):
-        return mean_std([r["test_accuracy"] for r in students[name]])
 
-    out = {}
-    for claim, (better, worse) in {
-        "kd_beats_hard": ("layer-skip init + KD", "layer-skip init + hard labels"),
-        "layer_skip_beats_random": ("layer-skip init + hard labels", "random init + hard labels"),
-        "hidden_vs_kd": ("layer-skip init + KD + hidden", "layer-skip init + KD"),
-    }.items():
-        (m1, s1), (m2, s2) = stats(better), stats(worse)
-        out[claim] = {"better": better, "worse": worse, "difference": m1 - m2, "spread": max(s1, s2),
-                      "holds_beyond_spread": bool(m1 - m2 > max(s1, s2))}
-    return out
+RUN = Run(name="distill", description=__doc__, profiles=PROFILES, execute=execute, summarise=summarise, plot=plot,
+          markdown=markdown, title=title, fixtures=fixtures)
+
+
+def main(argv=None) -> int:
+    return run_main(RUN, argv)
