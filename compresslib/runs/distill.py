@@ -8,10 +8,10 @@
    labels; layer-skipping init + combined loss (KD); + cosine hidden-state loss;
 4. write ``results.json`` (with provenance), ``table.md`` (the lecture's DistilBERT table: parameters,
    measured inference time, accuracy mean +- std, % of the teacher), ``learning_curves.png`` and
-   ``accuracy.png``. The fixtures notebook 02 is graded against come from ``--fixtures-only``.
+   ``accuracy.png``. (Notebook 02's grading fixtures: ``python -m compresslib.grading.record 02_distilbert_student``.)
 
 Every part is stored under ``--out`` as soon as it is done (``teacher/``, ``students/*.json``,
-``timing.json``), so a rerun skips finished parts. ``--fixtures-only`` writes only the fixtures (seconds).
+``timing.json``), so a rerun skips finished parts.
 """
 
 from __future__ import annotations
@@ -50,7 +50,6 @@ VARIANTS = {
     "layer-skip init + KD + hidden": dict(init="every_other", loss="kd+hidden"),
 }
 INDEX_KEY = "example_index"
-FIXTURES_PATH = Path(__file__).resolve().parents[1] / "grading" / "fixtures" / "02_distilbert_student.json"
 
 
 def parse_args(argv):
@@ -62,19 +61,11 @@ def parse_args(argv):
     parser.add_argument("--dataset", default=COMMON["dataset"], help="the embedded default, glue/sst2, ...")
     parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda when available)")
     parser.add_argument("--seeds", type=int, nargs="+", default=None, help="override the profile's seeds")
-    parser.add_argument("--fixtures-only", action="store_true", help="write only notebook 02's fixtures and stop")
-    parser.add_argument("--fixtures", type=Path, default=FIXTURES_PATH, help="where to write the fixtures")
     return parser.parse_args(argv)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    if args.fixtures_only:
-        from compresslib.runs.distill_fixtures import write_fixtures
-
-        write_fixtures(args.fixtures)
-        print(f"fixtures written to {args.fixtures}")
-        return 0
     args.out = args.out or Path("runs/distill") / args.profile
     config = {**COMMON, **PROFILES[args.profile], "profile": args.profile, "model": args.model, "dataset": args.dataset}
     if args.seeds:
