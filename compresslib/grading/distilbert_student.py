@@ -7,7 +7,9 @@ student's own output and never the expected one.
 
 Not judged, on purpose: the mode ``make_student`` leaves the student in (the notebook does not ask for
 one, and ``distill_step`` and the training loop set it), and the keywords ``distill_step`` passes to the
-student (labels there only add an unused loss).
+student (labels there only add an unused loss). The student's device is compared with the teacher's, but
+the hidden teachers live where grading runs, on a CPU, so a student left on the CPU while its teacher is
+on a GPU is only caught where grading has a GPU.
 """
 
 from __future__ import annotations
@@ -193,8 +195,9 @@ def make_student(case: Mapping, observed: Mapping) -> None:
     if student.get("is_teacher"):
         raise Mistake(f"{what} returned the teacher itself: build a new model, type(teacher)(config), "
                       "and copy the teacher's tensors into it")
-    _check_teacher_unchanged(what, case, observed.get("teacher_after") or {})
-    if student.get("class") != "BertForSequenceClassification":
+    teacher_after = observed.get("teacher_after") or {}
+    _check_teacher_unchanged(what, case, teacher_after)
+    if student.get("class") != teacher_after.get("class"):
         raise Mistake(f"{what} returned a {student.get('class')}: build a model of the teacher's class, "
                       "type(teacher)(config)")
     if student.get("depth") != expected["depth"]:
@@ -211,7 +214,7 @@ def make_student(case: Mapping, observed: Mapping) -> None:
     wrong = [k for k, source in expected["sources"].items() if source not in (tensors[k].get("equals") or [])]
     if wrong:
         _explain_tensors(what, case, student, wrong)
-    teacher_devices = (observed.get("teacher_after") or {}).get("devices")
+    teacher_devices = teacher_after.get("devices")
     if student.get("devices") != teacher_devices:
         raise Mistake(f"{what}: the student's tensors are on {student.get('devices')}, the teacher's on "
                       f"{teacher_devices}: put the student on the teacher's device")
