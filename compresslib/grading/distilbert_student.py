@@ -282,8 +282,7 @@ def _check_teacher_call(what: str, case: Mapping, call: Mapping) -> None:
 def teacher_logits(case: Mapping, observed: Mapping) -> None:
     calls = observed.get("calls") or []
     for i in range(len(case["inputs"]["seeds"])):
-        what = "teacher_logits(teacher, batch)" if i == 0 else \
-            "teacher_logits(teacher, batch), called again on the teacher in train mode,"
+        what = "teacher_logits(teacher, batch)" + (" (second call, the teacher in train mode again)" if i else "")
         if i >= len(calls):
             require_ok(observed, what)
             raise Mistake(f"{what} did not return")
@@ -346,7 +345,7 @@ def distill_step(case: Mapping, observed: Mapping) -> None:
         what = (f"distill_step(student, batch, {inputs['optimizer']['name']} optimizer, "
                 f"temperature={inputs['temperature']}, alpha={inputs['alpha']})")
         if i > 0:
-            what += ", called a second time with the same optimizer,"
+            what += " (second call with the same optimizer)"
         if i >= len(steps):
             require_ok(observed, what)
             raise Mistake(f"{what} did not return")
