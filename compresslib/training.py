@@ -10,8 +10,9 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 
+import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
@@ -45,9 +46,13 @@ def tokenize(dataset_dict, tokenizer, max_length: int = 64):
     return dataset_dict.map(encode, batched=True, desc="tokenising")
 
 
-def make_loader(dataset, tokenizer, *, batch_size: int, shuffle: bool, seed: int = 0, extra_columns=()):
+def make_loader(dataset, tokenizer, *, batch_size: int, shuffle: bool, seed: int = 0, extra_columns=(),
+                group_by_length: bool = False):
     """A DataLoader of padded batches with ``input_ids``, ``attention_mask`` (``token_type_ids`` when the
-    tokenizer makes them), ``labels``, and any ``extra_columns`` (e.g. cached ``teacher_logits``)."""
+    tokenizer makes them), ``labels``, and any ``extra_columns`` (e.g. cached ``teacher_logits``).
+
+    ``group_by_length=True`` (with ``shuffle``) batches snippets of similar length together
+    (:class:`LengthGroupedBatches`), so that less of each batch is padding."""
     columns = [c for c in MODEL_COLUMNS if c in dataset.column_names]
     pad_id = tokenizer.pad_token_id or 0
 
@@ -63,9 +68,81 @@ def make_loader(dataset, tokenizer, *, batch_size: int, shuffle: bool, seed: int
         return batch
 
     generator = torch.Generator().manual_seed(seed)
+    if group_by_length:
+        if not shuffle:
+            raise ValueError("group_by_length groups a shuffled order; for a fixed order sort the dataset instead")
+        lengths = [len(ids) for ids in dataset["input_ids"]]
+        return torch.utils.data.DataLoader(dataset, batch_sampler=LengthGroupedBatches(lengths, batch_size, generator),
+                                           collate_fn=collate)
     return torch.utils.data.DataLoader(
         dataset, batch_size=batch_size, shuffle=shuffle, collate_fn=collate, generator=generator
     )
+
+
+class LengthGroupedBatches:
+    """Batches of indices of similar length, in a fresh random order at every pass.
+
+    Each pass shuffles the indices, cuts them into groups of ``group_batches`` batches, sorts each group by
+    length, cuts it into batches and shuffles the order of all batches: every example still comes once per
+    pass at a random time, but a batch pads to its longest member among neighbours of similar length
+    (Hugging Face's ``group_by_length``). On the Rotten Tomatoes snippets at 48 tokens and batches of 32 it
+    cuts the mean padded length from about 47 to about 27 tokens."""
+
+    def __init__(self, lengths, batch_size: int, generator: torch.Generator, group_batches: int = 50):
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        self.lengths, self.batch_size, self.generator, self.group = torch.as_tensor(lengths), batch_size, generator, group_batches
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.lengths) / self.batch_size)
+
+    def __iter__(self):
+        order = torch.randperm(len(self.lengths), generator=self.generator)
+        size = self.group * self.batch_size
+        batches = []
+        for start in range(0, len(order), size):
+            chunk = order[start:start + size]
+            chunk = chunk[torch.argsort(self.lengths[chunk], stable=True)]
+            batches += [chunk[i:i + self.batch_size].tolist() for i in range(0, len(chunk), self.batch_size)]
+        for k in torch.randperm(len(batches), generator=self.generator).tolist():
+            yield batches[k]
+
+
+class StreamLoader:
+    """Exactly ``steps`` batches, each merging one batch from every stream of ``streams`` (``{prefix: loader}``)
+    with that stream's prefix on its keys (``""`` for none). A stream that runs out starts again (a shuffling
+    loader reshuffles), so a small labelled set is cycled while a larger transfer set is read about once.
+
+    ``StreamLoader({"": labelled}, steps=287)``: 287 batches of ``labelled``, cycled;
+    ``StreamLoader({"": labelled, "transfer.": transfer}, steps=len(transfer))``: one pass over ``transfer``,
+    each of its batches paired with the next labelled batch (:func:`compresslib.batches.split_streams`
+    separates them again). ``fit(model, loader, epochs=1)`` then trains for exactly ``steps`` steps."""
+
+    def __init__(self, streams: Mapping[str, Iterable], *, steps: int):
+        if not streams:
+            raise ValueError("streams must hold at least one {prefix: loader} entry")
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+            raise ValueError(f"steps must be a positive integer, got {steps!r}")
+        empty = [prefix for prefix, loader in streams.items() if len(loader) == 0]
+        if empty:
+            raise ValueError(f"the streams {empty} have no batches")
+        self.streams, self.steps = dict(streams), steps
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def __iter__(self):
+        iterators = {prefix: iter(loader) for prefix, loader in self.streams.items()}
+        for _ in range(self.steps):
+            merged = {}
+            for prefix, loader in self.streams.items():
+                try:
+                    batch = next(iterators[prefix])
+                except StopIteration:
+                    iterators[prefix] = iter(loader)
+                    batch = next(iterators[prefix])
+                merged.update({prefix + key: value for key, value in batch.items()})
+            yield merged
 
 
 def hard_label_step(model: nn.Module, batch, optimizer) -> dict[str, float]:
@@ -156,6 +233,19 @@ def predict_logits(model: nn.Module, loader, *, device: torch.device | None = No
         with autocast(device):
             out.append(logits_of(model(**model_inputs(batch))).float().cpu())
     return torch.cat(out)
+
+
+@torch.no_grad()
+def predict_logits_by_length(model: nn.Module, dataset, tokenizer, *, batch_size: int,
+                             device: torch.device | None = None, desc="predicting") -> torch.Tensor:
+    """:func:`predict_logits` for every example of ``dataset``, in the dataset's order, computed over the
+    examples sorted by length (each batch pads less; the result is the same up to float rounding)."""
+    order = torch.as_tensor(np.argsort([len(ids) for ids in dataset["input_ids"]], kind="stable"))
+    loader = make_loader(dataset.select(order.tolist()), tokenizer, batch_size=batch_size, shuffle=False)
+    by_length = predict_logits(model, loader, device=device, desc=desc)
+    logits = torch.empty_like(by_length)
+    logits[order] = by_length
+    return logits
 
 
 def accuracy(model: nn.Module, loader, *, device: torch.device | None = None) -> float:

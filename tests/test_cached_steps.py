@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 from transformers import BertConfig, BertForSequenceClassification
 
-from compresslib.batches import EXAMPLE_INDEX_KEY, LABELS_KEY, TEACHER_LOGITS_KEY
-from compresslib.distill import cached_kd_hidden_step, cached_kd_step, combined_loss_parts, kd_step
+from compresslib.batches import EXAMPLE_INDEX_KEY, LABELS_KEY, TEACHER_LOGITS_KEY, TRANSFER_PREFIX
+from compresslib.distill import cached_kd_hidden_step, cached_kd_step, cached_transfer_kd_step, combined_loss_parts, kd_step
 
 
 def tiny_bert(layers, seed):
@@ -108,3 +108,67 @@ def test_a_map_beyond_the_cache_or_a_batch_without_indices_is_refused(setup):
     without = {k: v for k, v in batch.items() if k != EXAMPLE_INDEX_KEY}
     with pytest.raises(ValueError, match="example_index"):
         step(student, without, torch.optim.SGD(student.parameters(), lr=0.1))
+
+
+# ------------------------------------------------------------------------- the transfer-set step
+
+
+@pytest.fixture
+def streams():
+    """A labelled batch of 3 and a transfer batch of 4 (longer snippets, labels -1: unknown)."""
+    g = torch.Generator().manual_seed(2)
+    labelled = {"input_ids": torch.randint(1, 40, (3, 5), generator=g), "attention_mask": torch.ones(3, 5, dtype=torch.long),
+                LABELS_KEY: torch.tensor([0, 1, 1])}
+    transfer = {"input_ids": torch.randint(1, 40, (4, 6), generator=g), "attention_mask": torch.ones(4, 6, dtype=torch.long),
+                LABELS_KEY: torch.full((4,), -1), TEACHER_LOGITS_KEY: torch.randn(4, 2, generator=g)}
+    return tiny_bert(2, 1), labelled, transfer
+
+
+def merge(labelled, transfer):
+    return {**labelled, **{TRANSFER_PREFIX + k: v for k, v in transfer.items()}}
+
+
+def test_transfer_step_is_hard_loss_on_labels_plus_soft_loss_on_the_transfer_set(streams):
+    student, labelled, transfer = streams
+    expected = copy.deepcopy(student).train()
+    hard = F.cross_entropy(expected(input_ids=labelled["input_ids"], attention_mask=labelled["attention_mask"]).logits,
+                           labelled[LABELS_KEY])
+    z = expected(input_ids=transfer["input_ids"], attention_mask=transfer["attention_mask"]).logits
+    q = torch.softmax(transfer[TEACHER_LOGITS_KEY] / 3.0, -1)
+    soft = 9.0 * -(q * torch.log_softmax(z / 3.0, -1)).sum(-1).mean()  # T^2 x cross-entropy, written out
+    (0.25 * hard + 0.75 * soft).backward()
+    with torch.no_grad():
+        for p in expected.parameters():
+            p -= 0.1 * p.grad
+
+    step = cached_transfer_kd_step(temperature=3.0, alpha=0.25)
+    record = step(student, merge(labelled, transfer), torch.optim.SGD(student.parameters(), lr=0.1))
+    assert record["hard"] == pytest.approx(hard.item(), rel=1e-5) and record["soft"] == pytest.approx(soft.item(), rel=1e-5)
+    assert record["loss"] == pytest.approx((0.25 * hard + 0.75 * soft).item(), rel=1e-5)
+    for (name, got), want in zip(student.named_parameters(), expected.parameters()):
+        torch.testing.assert_close(got, want, msg=name)
+
+
+def test_with_one_batch_for_both_targets_it_is_the_cached_kd_step(streams):
+    student, labelled, transfer = streams
+    other = copy.deepcopy(student)
+    both = {**transfer, LABELS_KEY: torch.tensor([1, 0, 0, 1])}
+    a = cached_transfer_kd_step(temperature=2.0, alpha=0.5)(student, merge(both, both), torch.optim.SGD(student.parameters(), lr=0.1))
+    b = cached_kd_step(temperature=2.0, alpha=0.5)(other, both, torch.optim.SGD(other.parameters(), lr=0.1))
+    assert a["loss"] == pytest.approx(b["loss"], rel=1e-5)
+    for got, want in zip(student.parameters(), other.parameters()):
+        torch.testing.assert_close(got, want)
+
+
+def test_pure_soft_needs_no_labels_and_hard_only_needs_no_transfer_set(streams):
+    student, labelled, transfer = streams
+    optimizer = torch.optim.SGD(student.parameters(), lr=0.1)
+    soft_only = {TRANSFER_PREFIX + k: v for k, v in transfer.items()}  # its labels are -1: never read
+    assert set(cached_transfer_kd_step(temperature=2.0, alpha=0.0)(student, soft_only, optimizer)) == {"loss", "soft"}
+    assert set(cached_transfer_kd_step(temperature=2.0, alpha=1.0)(student, labelled, optimizer)) == {"loss", "hard"}
+    with pytest.raises(ValueError, match="labelled stream"):
+        cached_transfer_kd_step(temperature=2.0, alpha=0.5)(student, soft_only, optimizer)
+    with pytest.raises(ValueError, match="transfer stream"):
+        cached_transfer_kd_step(temperature=2.0, alpha=0.5)(student, labelled, optimizer)
+    with pytest.raises(ValueError, match="T > 0"):
+        cached_transfer_kd_step(temperature=-1.0, alpha=0.5)

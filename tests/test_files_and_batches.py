@@ -43,3 +43,13 @@ def test_logits_of_a_tensor_or_a_model_output():
 
     tensor = torch.zeros(2)
     assert batches.logits_of(tensor) is tensor and batches.logits_of(Output()) is Output.logits
+
+
+def test_split_streams_separates_the_prefixed_stream_and_strips_its_prefix():
+    merged = {"input_ids": torch.ones(2, 3), batches.LABELS_KEY: torch.zeros(2),
+              batches.TRANSFER_PREFIX + "input_ids": torch.zeros(4, 5),
+              batches.TRANSFER_PREFIX + batches.TEACHER_LOGITS_KEY: torch.zeros(4, 2)}
+    main, transfer = batches.split_streams(merged)
+    assert sorted(main) == ["input_ids", "labels"] and sorted(transfer) == ["input_ids", "teacher_logits"]
+    assert transfer["input_ids"].shape == (4, 5) and main["input_ids"].shape == (2, 3)
+    assert batches.split_streams({"input_ids": torch.ones(1)}) == ({"input_ids": torch.ones(1)}, {})

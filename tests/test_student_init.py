@@ -14,7 +14,7 @@ from transformers import (
     RobertaForSequenceClassification,
 )
 
-from compresslib.distill import init_student_from_teacher, num_layers_of, select_layers
+from compresslib.distill import init_student_from_teacher, init_student_with_random_layers, num_layers_of, select_layers
 
 VOCAB, WIDTH, LAYERS = 100, 32, 4
 
@@ -187,6 +187,24 @@ def test_random_student_copies_nothing_and_is_seeded(teacher):
     again = init_student_from_teacher(teacher, ("random", 2), seed=5)
     assert all(torch.equal(a, b) for a, b in zip(student.state_dict().values(), again.state_dict().values()))
     assert num_layers_of(init_student_from_teacher(teacher, ("random", 3))) == 3
+
+
+def test_random_layers_student_shares_only_the_embeddings_and_copies_them(teacher):
+    """The baseline that separates the layers from the embeddings: random layers and head, the source's embeddings."""
+    student = init_student_with_random_layers(teacher, seed=5)
+    assert num_layers_of(student) == 2 and student.config.student_of_teacher_layers is None
+    for name, tensor in teacher.bert.embeddings.state_dict().items():
+        copied = student.bert.embeddings.state_dict()[name]
+        assert torch.equal(copied, tensor), name
+    word = student.bert.embeddings.word_embeddings.weight
+    assert word.data_ptr() != teacher.bert.embeddings.word_embeddings.weight.data_ptr()
+    for i in range(2):
+        assert all(not torch.equal(student.bert.encoder.layer[i].output.dense.weight, layer.output.dense.weight)
+                   for layer in teacher.bert.encoder.layer)
+    assert not torch.equal(student.classifier.weight, teacher.classifier.weight)
+    again = init_student_with_random_layers(teacher, 2, seed=5)
+    assert all(torch.equal(a, b) for a, b in zip(student.state_dict().values(), again.state_dict().values()))
+    assert num_layers_of(init_student_with_random_layers(teacher, 3)) == 3
 
 
 def test_student_keeps_the_teachers_mode(teacher):

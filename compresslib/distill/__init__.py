@@ -18,8 +18,13 @@ from compresslib.distill.intermediate import (
     make_projections,
     uniform_layer_map,
 )
-from compresslib.distill.step import cached_kd_hidden_step, cached_kd_step, kd_step
-from compresslib.distill.student import init_student_from_teacher, num_layers_of, select_layers
+from compresslib.distill.step import cached_kd_hidden_step, cached_kd_step, cached_transfer_kd_step, kd_step
+from compresslib.distill.student import (
+    init_student_from_teacher,
+    init_student_with_random_layers,
+    num_layers_of,
+    select_layers,
+)
 
 __all__ = [
     "CombinedLoss",
@@ -28,6 +33,7 @@ __all__ = [
     "distillation_loss",
     "kd_step",
     "cached_kd_step",
+    "cached_transfer_kd_step",
     "cached_kd_hidden_step",
     "softmax_with_temperature",
     "attention_kl_loss",
@@ -39,6 +45,7 @@ __all__ = [
     "make_projections",
     "uniform_layer_map",
     "init_student_from_teacher",
+    "init_student_with_random_layers",
     "num_layers_of",
     "select_layers",
 ]

@@ -4,8 +4,8 @@ The lecture's ``kd_step`` runs *both* forward passes under ``torch.no_grad()``: 
 then carry no graph, ``loss.backward()`` fails (or, in variants that wrap the loss, silently does
 nothing) and the student never learns. Only the teacher belongs under ``no_grad``.
 
-:func:`kd_step` is the lecture's step (logits only). :func:`cached_kd_step` and
-:func:`cached_kd_hidden_step` build steps with the ``step(model, batch, optimizer)`` signature that
+:func:`kd_step` is the lecture's step (logits only). :func:`cached_kd_step`, :func:`cached_transfer_kd_step`
+and :func:`cached_kd_hidden_step` build steps with the ``step(model, batch, optimizer)`` signature that
 :func:`compresslib.training.fit` calls, for batches that carry the teacher's outputs computed once
 beforehand (the batch conventions are in :mod:`compresslib.batches`).
 """
@@ -19,9 +19,17 @@ from torch import nn
 
 from compresslib._checks import check_fraction, check_temperature
 from compresslib.answers import reference_answer
-from compresslib.batches import EXAMPLE_INDEX_KEY, LABELS_KEY, TEACHER_LOGITS_KEY, logits_of, model_inputs
+from compresslib.batches import (
+    EXAMPLE_INDEX_KEY,
+    LABELS_KEY,
+    TEACHER_LOGITS_KEY,
+    TRANSFER_PREFIX,
+    logits_of,
+    model_inputs,
+    split_streams,
+)
 from compresslib.distill.intermediate import HIDDEN_LOSSES, hidden_states_loss
-from compresslib.distill.losses import combined_loss_parts
+from compresslib.distill.losses import combined_loss_parts, distillation_loss
 
 Step = Callable[[nn.Module, Mapping[str, torch.Tensor], torch.optim.Optimizer], dict[str, float]]
 
@@ -91,6 +99,58 @@ def cached_kd_step(*, temperature: float, alpha: float) -> Step:
 
     def step(student: nn.Module, batch: Mapping[str, torch.Tensor], optimizer: torch.optim.Optimizer) -> dict[str, float]:
         return kd_step(None, student, batch, optimizer, temperature=temperature, alpha=alpha)
+
+    return step
+
+
+def cached_transfer_kd_step(*, temperature: float, alpha: float) -> Step:
+    r"""A step for the label-scarce setting: hard labels on a small labelled set, the teacher's soft targets
+    on a larger *transfer set* whose labels are never read.
+
+    .. math::
+
+        \mathcal{L} = \alpha\, \mathcal{L}(z^{lab}, y) + (1 - \alpha)\, \mathcal{L}_D(z^{tr}, v^{tr}; T)
+
+    :math:`\mathcal{L}` is the cross-entropy at temperature 1 averaged over the labelled batch (logits
+    :math:`z^{lab}`, labels :math:`y`), :math:`\mathcal{L}_D` the :math:`T^2`-scaled distillation loss
+    (:func:`~compresslib.distill.losses.distillation_loss`) averaged over the transfer batch, whose cached
+    teacher logits are :math:`v^{tr}`. Hinton et al.'s transfer set; with the labelled batch equal to the
+    transfer batch this is :func:`cached_kd_step`.
+
+    The batch merges two streams (:class:`compresslib.training.StreamLoader`): the labelled one under plain
+    keys (model inputs and ``labels``), the transfer one under ``transfer.`` keys (model inputs and
+    ``teacher_logits``; a ``transfer.labels`` entry is ignored). A part whose weight is 0 is not computed and
+    its stream may be absent: ``alpha = 0`` is pure soft-target training on the transfer set alone,
+    ``alpha = 1`` ordinary training on the labels alone.
+
+    Returns ``{"loss", "hard", "soft"}`` as floats, without the part that was not computed.
+    """
+    temperature = check_temperature(temperature)
+    alpha = check_fraction(alpha, "alpha")
+
+    def step(student: nn.Module, batch: Mapping[str, torch.Tensor], optimizer: torch.optim.Optimizer) -> dict[str, float]:
+        labelled, transfer = split_streams(batch, TRANSFER_PREFIX)
+        if alpha > 0 and LABELS_KEY not in labelled:
+            raise ValueError(f"alpha = {alpha} > 0, so batch must carry a labelled stream with 'labels'")
+        if alpha < 1 and TEACHER_LOGITS_KEY not in transfer:
+            raise ValueError(f"alpha = {alpha} < 1, so batch must carry a transfer stream with "
+                             f"'{TRANSFER_PREFIX}{TEACHER_LOGITS_KEY}'")
+        student.train()
+        record, total = {}, 0.0
+        if alpha > 0:
+            logits = logits_of(student(**model_inputs(labelled)))
+            hard = torch.nn.functional.cross_entropy(logits.float(), labelled[LABELS_KEY])
+            total = total + alpha * hard
+            record["hard"] = hard.item()
+        if alpha < 1:
+            logits = logits_of(student(**model_inputs(transfer)))
+            soft = distillation_loss(logits, transfer[TEACHER_LOGITS_KEY], temperature)
+            total = total + (1 - alpha) * soft
+            record["soft"] = soft.item()
+        optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        optimizer.step()
+        return {"loss": total.item(), **record}
 
     return step
 

@@ -212,3 +212,20 @@ def _head_prefixes(model: nn.Module, container_name: str) -> list[str]:
         if name + "." != base_prefix:
             prefixes.append(name + ".")
     return prefixes
+
+
+def init_student_with_random_layers(source: nn.Module, num_layers: int | None = None, *, seed: int | None = None) -> nn.Module:
+    """A student of ``num_layers`` randomly initialised layers (default: half of ``source``'s, rounded up) and a
+    random task head, whose embeddings (word, position, token-type, their LayerNorm) are copies of ``source``'s.
+
+    The baseline that separates the choice of layers from the embeddings: beside
+    ``init_student_from_teacher(source, "every_other")`` and ``init_student_from_teacher(source, ("first", k))``
+    it shares their embeddings and differs only in its layers. Copies, never shared tensors.
+    """
+    num_source = num_layers_of(source)
+    depth = (num_source + 1) // 2 if num_layers is None else _check_int(num_layers, "num_layers")
+    student = init_student_from_teacher(source, (RANDOM, depth), seed=seed)
+    embeddings = source.base_model.embeddings.state_dict()
+    student.base_model.embeddings.load_state_dict({k: v.detach().clone() for k, v in embeddings.items()})
+    return student
+
