@@ -49,6 +49,12 @@ def slug(name: str) -> str: return re.sub(r"[^a-z0-9]+", "_", name.lower()).stri
 def teacher_dir(folder) -> Path: return Path(folder) / "teacher"
 
 
+def teacher_seed_dir(folder, seed: int) -> Path: return Path(folder) / "teachers" / f"seed{seed}"
+
+
+def teacher_seed_json(folder, seed: int) -> Path: return Path(folder) / "teachers" / f"seed{seed}.json"
+
+
 def teacher_json(folder) -> Path: return Path(folder) / "teacher.json"
 
 

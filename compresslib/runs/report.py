@@ -170,3 +170,37 @@ def grouped_bars(groups: Mapping[str, Mapping[str, float]], path, *, title: str,
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=8)
     return _save(fig, path)
+
+
+def accuracy_vs_labels(curves: Mapping[str, Mapping[int, Mapping]], path, *, title: str, majority: float | None,
+                       reference: tuple[str, float] | None = None,
+                       bands: Sequence[tuple[str, float, float | None]] = (), ylabel: str = "test accuracy (%)",
+                       xlabel: str = "hard labels (snippets, log scale)") -> Figure:
+    """Accuracy against the number of labels: each method's measured points (``{labels: {"mean", "std", "n"}}``)
+    joined in order on a log axis, error bars one sample std over seeds, the seeds per point in the legend;
+    ``bands`` are methods without labels (``(label, mean, std)``), drawn as a horizontal line with a ±1 std
+    band; ``reference`` a line such as the teacher's accuracy on the same split."""
+    fig, ax = _new_axes((7, 4.6))
+    markers = "os^vDP*X"
+    for i, (label, points) in enumerate(curves.items()):
+        xs = sorted(points)
+        seeds = sorted({points[x]["n"] for x in xs})
+        ax.errorbar(xs, [100 * points[x]["mean"] for x in xs], yerr=[100 * (points[x]["std"] or 0.0) for x in xs],
+                    marker=markers[i % len(markers)], capsize=4, label=f"{label} ({'/'.join(map(str, seeds))} seeds)")
+    for i, (label, mean, std) in enumerate(bands):
+        line = ax.axhline(100 * mean, color=f"C{len(curves) + i}", ls="-.", lw=1.2, label=label)
+        if std:
+            ax.axhspan(100 * (mean - std), 100 * (mean + std), color=line.get_color(), alpha=0.15)
+    if reference is not None:
+        ax.axhline(100 * reference[1], color="black", ls="--", lw=1, label=reference[0])
+    _majority(ax, majority)
+    ax.set_xscale("log")
+    every = sorted({x for points in curves.values() for x in points})
+    ax.set_xticks(every, [f"{x:,}" for x in every])
+    ax.minorticks_off()
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=8)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    return _save(fig, path)
