@@ -104,9 +104,19 @@ plot_softening(teacher.vocab, probs, title="Bigram teacher: next word after 'ver
 #   p = \mathrm{softmax}(z/T),\; q = \mathrm{softmax}(v/T).$$
 #
 # Why $T^2$? The gradient with respect to a student logit is $\frac{1}{T}(p_k - q_k)$ per example, and
-# for large $T$, $p_k - q_k \approx (z_k - v_k)/(KT)$, so without the factor the gradient shrinks as
-# $1/T^2$. Multiplying by $T^2$ keeps the soft loss's gradient about as large as the hard loss's
-# whatever $T$ you pick (you will check this numerically below).
+# for large $T$, $p_k - q_k \approx (z_k - v_k)/(KT)$ (zero-mean logits, $K$ classes), so without the
+# factor the gradient shrinks as $1/T^2$. Multiplying by $T^2$ makes the soft gradient roughly
+# **independent of $T$**, so the balance between the hard and the soft loss that $\alpha$ sets in
+# section 3 keeps its meaning when you change $T$ ("the relative contributions of the hard and soft
+# targets remain roughly unchanged", Hinton et al.). It does not make the two gradients equal in size:
+# that is $\alpha$'s job. You will check the independence numerically below.
+#
+# **The high-temperature limit.** With the factor, the per-example gradient is $T(p_k - q_k) \to
+# (z_k - v_k)/K$ as $T$ grows: the gradient of $\frac{1}{2K}\sum_k (z_k - v_k)^2$. Distillation at a
+# high temperature becomes **matching the logits** with a squared error, the approach of Caruana and
+# colleagues (the lecture's "see also"; Ba & Caruana, 2014, train their students by regressing the
+# teacher's logits); Hinton et al. show it as a special case of distillation. (The lecture's slide writes the limit as $\frac{1}{T^2}(z_k - v_k)$,
+# without the factor and without the $1/K$ of Hinton et al.'s equation.)
 #
 # Implement it for logits of shape `(N, K)`. Use `F.log_softmax` for $\log p$ (stable), and return a
 # scalar tensor.
@@ -181,6 +191,11 @@ plot_gradient_scaling(temperatures, with_t2, without_t2);
 # $\mathcal{L}$ is the ordinary cross-entropy with the ground-truth labels **at temperature 1**
 # ("temperature is set to 1 for ground truth"); $\mathcal{L}_D$ is your distillation loss at
 # temperature $T$. `labels` holds class indices of shape `(N,)`.
+#
+# The lecture's training step (section 4) has neither the $T^2$ factor nor this hard-label term: its
+# `nn.KLDivLoss` on the softened distributions is $\mathcal{L}_D / T^2$ minus the teacher's entropy
+# (which has no gradient), i.e. $\alpha = 0$ with a soft gradient that shrinks as $1/T^2$. Your step
+# will use the combined loss instead.
 
 # %% nbgrader={"grade": false, "grade_id": "combined_loss", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def combined_loss(student_logits, teacher_logits, labels, alpha, temperature):
