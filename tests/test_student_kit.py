@@ -13,7 +13,13 @@ import pytest
 
 from compresslib.course.kit_scan import scan_student_kit
 from compresslib.course.notebooks import assignments
-from compresslib.course.student_kit import KitError, build_student_kit, grading_kit, grading_unlocks, lock_source
+from compresslib.course.student_kit import (
+    KitError,
+    build_student_kit,
+    grading_kit,
+    grading_unlocks,
+    lock_source,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENTS = assignments(ROOT)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import warnings
 import io
 import json
 import os
@@ -30,8 +29,9 @@ import shutil
 import tarfile
 import tempfile
 import time
+import warnings
 from collections.abc import Iterable
-from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
@@ -109,7 +109,13 @@ def _api(root: Path, config):
 def replay_config(root: Path, staging: Path):
     """The course configuration with execution replaced by the staged results, scored by the kit."""
     from nbconvert.preprocessors import ClearMetadataPreprocessor
-    from nbgrader.preprocessors import AssignLatePenalties, CheckCellMetadata, IgnorePattern, LimitOutput, SaveAutoGrades
+    from nbgrader.preprocessors import (
+        AssignLatePenalties,
+        CheckCellMetadata,
+        IgnorePattern,
+        LimitOutput,
+        SaveAutoGrades,
+    )
 
     from compresslib.grading.nbgrader_plugins import ReplayExecution, ScoreCaptures
 
@@ -122,7 +128,13 @@ def replay_config(root: Path, staging: Path):
 def sanitize(root: Path, config, assignment: str, student: str, path: Path) -> nbformat.NotebookNode:
     """A submitted notebook as nbgrader's autograde prepares it before execution: outputs cleared, ids
     deduplicated, kernelspec and locked/test cells restored from the gradebook."""
-    from nbgrader.preprocessors import CheckCellMetadata, ClearOutput, DeduplicateIds, OverwriteCells, OverwriteKernelspec
+    from nbgrader.preprocessors import (
+        CheckCellMetadata,
+        ClearOutput,
+        DeduplicateIds,
+        OverwriteCells,
+        OverwriteKernelspec,
+    )
 
     nb = read_notebook(path)
     resources = {"nbgrader": {"student": student, "assignment": assignment, "notebook": path.stem,
@@ -331,3 +343,30 @@ def _record(root: Path, api, assignment: str, student: str, executed: dict[str, 
 
 def _last_lines(text: str | None, n: int = 12) -> str:
     return "\n".join((text or "").strip().splitlines()[-n:])
+
+
+def score_table(root: Path, assignment: str, failed: dict[str, str] | None = None) -> str:
+    """A plain-text table: one row per student, one column per graded test cell, and the total."""
+    results = steps.scores(root, assignment)
+    if not results:
+        return f"{assignment}: no graded submissions"
+    columns = sorted({name for r in results.values() for name in r.cells}, key=_cell_order(results))
+    header = ["student", *[c.removeprefix("test_") for c in columns], "total"]
+    rows = []
+    for student, result in sorted(results.items()):
+        cells = [f"{result.cells[c].score:g}/{result.cells[c].max_score:g}" if c in result.cells else "-" for c in columns]
+        rows.append([student, *cells, f"{result.score:g}/{result.max_score:g}"])
+    for student, reason in sorted((failed or {}).items()):
+        rows.append([student, *["-"] * len(columns), "not graded (see below)"])
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+    line = lambda row: "  ".join(str(v).ljust(w) for v, w in zip(row, widths))  # noqa: E731
+    return "\n".join([f"== {assignment} ==", line(header), line(["-" * w for w in widths]), *map(line, rows)])
+
+
+def _cell_order(results):
+    order = []
+    for result in results.values():
+        for name in result.cells:
+            if name not in order:
+                order.append(name)
+    return order.index

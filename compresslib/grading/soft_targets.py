@@ -13,7 +13,16 @@ from collections.abc import Mapping
 import numpy as np
 
 from compresslib.grading import closed_forms as cf
-from compresslib.grading.judging import Mistake, as_array, as_scalar, close, judge, name_the_mistake, require_ok, short
+from compresslib.grading.judging import (
+    Mistake,
+    as_array,
+    as_scalar,
+    close,
+    judge,
+    name_the_mistake,
+    require_ok,
+    short,
+)
 from compresslib.grading.oracle import oracle, tensor
 
 ASSIGNMENT = "01_soft_targets"
