@@ -60,6 +60,7 @@ class Outcome:
     max_score: float | None = None
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)  # e.g. "cell 12 ran past its time limit"
+    timings: dict[str, float] = field(default_factory=dict)  # where the seconds went (see grade_class)
     error: str | None = None
 
 
@@ -269,6 +270,7 @@ def grade_class(root: Path, assignment: str, *, students: list[str] | None = Non
     config = course_config(root)
     outcomes: dict[str, Outcome] = {}
     todo: dict[str, dict[str, nbformat.NotebookNode]] = {}
+    sanitizing: dict[str, float] = {}
     for student in students:
         if student not in regrade and student in already and steps.is_graded(root, student, assignment):
             outcomes[student] = Outcome(student, "skipped", already[student].score, already[student].max_score)
@@ -281,7 +283,9 @@ def grade_class(root: Path, assignment: str, *, students: list[str] | None = Non
                 if path.stat().st_size > MAX_SUBMISSION_BYTES:
                     raise NotebookError(f"{path.name} is {path.stat().st_size} bytes, over the "
                                         f"{MAX_SUBMISSION_BYTES}-byte limit")
+            started = time.perf_counter()
             todo[student] = {path.stem: sanitize(root, config, assignment, student, path) for path in notebooks}
+            sanitizing[student] = time.perf_counter() - started
         except Exception as error:  # a malformed notebook costs only its own student
             outcomes[student] = Outcome(student, "failed", error=f"{type(error).__name__}: {error}")
 
@@ -310,8 +314,13 @@ def grade_class(root: Path, assignment: str, *, students: list[str] | None = Non
                 outcomes[student] = Outcome(student, "failed", error=f"execution failed: {type(error).__name__}: {error}")
                 continue
             if len(results[student]) == len(todo[student]) and student not in outcomes:
-                outcomes[student] = _record(root, api, assignment, student, results[student], staging, feedback)
-                outcomes[student].seconds = sum(r.get("seconds", 0.0) for r in results[student].values())
+                outcome = _record(root, api, assignment, student, results[student], staging, feedback)
+                outcome.seconds = sum(r.get("seconds", 0.0) for r in results[student].values())
+                outcome.timings["sanitize"] = round(sanitizing.get(student, 0.0), 3)
+                for result in results[student].values():
+                    for key, value in (result.get("timings") or {}).items():
+                        outcome.timings[key] = round(outcome.timings.get(key, 0.0) + value, 3)
+                outcomes[student] = outcome
         bar.close()
     steps.export_grades(root)
     return ClassReport(assignment, outcomes, time.perf_counter() - start, workers, kind, not unsandboxed)
@@ -324,21 +333,26 @@ def _record(root: Path, api, assignment: str, student: str, executed: dict[str, 
 
     folder = staging / student / assignment
     folder.mkdir(parents=True, exist_ok=True)
-    notes = []
+    notes, timings = [], {}
     for name, result in executed.items():
         nb = annotate(nbformat.reads(result["notebook"], as_version=4), result["cells"])
         nbformat.write(nb, str(folder / f"{name}.ipynb"))
         notes += _notes(result["cells"])
+    started = time.perf_counter()
     done = api.autograde(assignment, student, force=True, create=True)
+    timings["autograde"] = round(time.perf_counter() - started, 3)
     if not done.get("success"):
-        return Outcome(student, "failed", notes=notes, error=_last_lines(done.get("error") or done.get("log")))
+        return Outcome(student, "failed", notes=notes, error=_last_lines(done.get("error") or done.get("log")),
+                       timings=timings)
     if feedback:
+        started = time.perf_counter()
         written = api.generate_feedback(assignment, student, force=True)
+        timings["feedback"] = round(time.perf_counter() - started, 3)
         if not written.get("success"):
             notes.append("feedback failed: " + _last_lines(written.get("error") or written.get("log")))
     result = steps.scores(root, assignment).get(student)
     return Outcome(student, "graded", result.score if result else None, result.max_score if result else None,
-                   notes=notes)
+                   notes=notes, timings=timings)
 
 
 def _last_lines(text: str | None, n: int = 12) -> str:
