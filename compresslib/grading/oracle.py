@@ -11,25 +11,17 @@ returns that argument). It is answered only for the functions in the dependent t
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Mapping
 
 import numpy as np
 
+from compresslib.capture.registry import Registry
 from compresslib.grading.judging import JUDGE_MODULES
 
 Oracle = Callable[[Mapping], dict]
-_ORACLES: dict[tuple[str, str], Oracle] = {}
-
-
-def oracle(assignment: str, function: str) -> Callable[[Oracle], Oracle]:
-    """Register the oracle of one earlier graded function of ``assignment``."""
-
-    def register(answer: Oracle) -> Oracle:
-        _ORACLES[(assignment, function)] = answer
-        return answer
-
-    return register
+ORACLES = Registry("oracle", JUDGE_MODULES)  # the oracles live beside the judges
+oracle = ORACLES.register
+"""``@oracle(assignment, function)`` registers the oracle of one earlier graded function."""
 
 
 def decode(value):
@@ -65,9 +57,7 @@ def answer(assignment: str, allowed: set[str], request) -> dict:
     function = request.get("function")
     if function not in allowed:
         return {"unavailable": f"{function!r} is not answered in this test"}
-    if (assignment, function) not in _ORACLES and assignment in JUDGE_MODULES:
-        importlib.import_module(JUDGE_MODULES[assignment])
-    compute = _ORACLES.get((assignment, function))
+    compute = ORACLES.find(assignment, function)
     if compute is None:
         return {"unavailable": f"no oracle for {function!r}"}
     try:
