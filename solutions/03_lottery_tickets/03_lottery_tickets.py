@@ -36,16 +36,15 @@
 # kept and 0 where it is pruned, with the weight's shape. The *sparsity* is the fraction of zeros.
 
 # %%
-import os
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from compresslib.grading import lottery_tickets as grading
+from compresslib.profiles import notebook_profile
 
 torch.manual_seed(0)
-TINY = os.environ.get("COMPRESSLIB_PROFILE") == "tiny"  # the grader's setting: tiny sweeps
+QUICK = notebook_profile() == "quick"  # Validate's and the grader's size: small sweeps
 
 # %% [markdown]
 # ## 1 · The magnitude mask
@@ -265,7 +264,7 @@ print("visible tests passed")
 from compresslib.prune import random_mask
 from compresslib.top_layers import TopLayersTask, plot_sparsity_sweep
 
-if TINY:  # the grader's setting: a few seconds
+if QUICK:  # Validate's and the grader's size: a few seconds
     settings = dict(train_examples=32, eval_examples=32, top_layers=1, batch_size=16, epochs=1, lr=1e-3)
     rounds, fraction = 1, 0.5
 else:  # about two minutes on a laptop CPU
