@@ -16,6 +16,7 @@ from nbgrader.validator import Validator
 from traitlets.config import Config
 
 from compresslib.course.validate import StrictValidator, passed
+from student_kit import QUICK_UNDER_VALIDATE, validation_notebook
 
 pytestmark = pytest.mark.slow
 
@@ -26,12 +27,7 @@ TIMEOUT_S = 3
 
 def graded_notebook(experiment: str) -> nbformat.NotebookNode:
     """A passing graded test cell, then an ungraded cell running ``experiment``."""
-    test = nbformat.v4.new_code_cell('print("visible tests passed")', id="test_ok", metadata={"nbgrader": {
-        "grade": True, "grade_id": "test_ok", "locked": True, "points": 1, "schema_version": 3, "solution": False,
-        "task": False}})
-    return nbformat.v4.new_notebook(cells=[test, nbformat.v4.new_code_cell(experiment, id="experiment")],
-                                    metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                                             "language": "python"}})
+    return validation_notebook('print("visible tests passed")', experiment)
 
 
 CASES = {
@@ -74,8 +70,7 @@ def test_strict_validator_passes_warnings_and_stderr(tmp_path):
 
 
 def test_strict_validator_still_fails_a_failing_test(tmp_path):
-    nb = graded_notebook("x = 1")
-    nb.cells[0].source = "assert 1 == 2, 'did you drop the T^2 factor?'"
+    nb = validation_notebook("assert 1 == 2, 'did you drop the T^2 factor?'", "x = 1")
     results = StrictValidator(config=_config()).validate(str(_write(tmp_path, "wrong", nb)))
     assert [f["source"] for f in results["failed"]] == [nb.cells[0].source]
     assert "T^2" in results["failed"][0]["raw_error"]
@@ -101,9 +96,7 @@ def test_cli_with_the_kits_config_fails_a_cell_past_the_timeout(tmp_path):
 def test_cli_validates_at_the_quick_profile_without_any_config(tmp_path):
     """Outside any course folder and without COMPRESSLIB_PROFILE, a notebook under Validate runs at the
     quick size (nbgrader sets NBGRADER_EXECUTION; notebook_profile reads it), and the CLI exits 0."""
-    nb = graded_notebook("from compresslib.profiles import notebook_profile\nprint(notebook_profile())")
-    nb.cells[0].source = ("from compresslib.profiles import notebook_profile\n"
-                          "assert notebook_profile() == 'quick', notebook_profile()")
+    nb = validation_notebook(QUICK_UNDER_VALIDATE, "print('an experiment')")
     done = _cli(_write(tmp_path, "profile", nb), tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Success! Your notebook passes all the tests." in done.stdout
