@@ -272,9 +272,10 @@ class Notebook:
                    if any(TRACEBACK.search(text) for text in self.cell(i).locator(STDERR).all_inner_texts())]
         return [self.report(i) for i in failing]
 
-    def show(self, index: int) -> None:
-        """Scroll cell ``index`` to the top of the notebook (for a screenshot)."""
-        self.cell(index).evaluate("cell => cell.scrollIntoView({block: 'start'})")
+    def show(self, index: int, outputs: bool = False) -> None:
+        """Scroll cell ``index`` (or its outputs) to the top of the notebook (for a screenshot)."""
+        target = self.cell(index).locator(".jp-Cell-outputWrapper") if outputs else self.cell(index)
+        target.evaluate("node => node.scrollIntoView({block: 'start'})")
 
     def images(self, index: int) -> int:
         return self.cell(index).locator(".jp-OutputArea-output img").count()
