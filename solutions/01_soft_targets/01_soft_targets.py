@@ -247,11 +247,22 @@ except RuntimeError as error:
     print("RuntimeError:", error)
 
 # %% [markdown]
+# **Your answer.** What happens, and why? Which lines of `lecture_kd_step` would you change? Write it
+# here (double-click this cell to edit it) before you open the next cell.
+#
+# *...*
+
+# %% [markdown]
+# <details><summary><b>Our answer</b> (click to open it, once you have written yours)</summary>
+#
 # Both forward passes run under `torch.no_grad()`, so the student's logits carry no graph and
 # `loss.backward()` has nothing to differentiate: the student can never learn. Only the **teacher**
 # belongs under `no_grad` (it is a fixed target), in `eval()` mode so that dropout does not add noise to
 # the soft targets.
 #
+# </details>
+
+# %% [markdown]
 # Write the corrected step with your `combined_loss`. `batch` is a dict holding `"labels"` and the
 # model's keyword inputs (here `"features"`; for BERT `"input_ids"`, `"attention_mask"`, ...). Zero the
 # gradients, backpropagate, take one optimizer step, and return the loss as a float.
