@@ -311,6 +311,7 @@ print(f"loss: first step {losses[0]:.3f}, last step {losses[-1]:.3f}")
 # %% [markdown]
 # ## Where this goes next
 #
-# `compresslib` holds the reference versions of these functions (`compresslib.distillation_loss` also
-# handles token-level logits `(batch, seq, vocab)` with a padding mask, as in word-level distillation
-# of a language model). Notebook 02 uses them to distil a 6-layer BERT into a 3-layer student.
+# `compresslib` holds the reference versions of these functions; in your kit they stay locked until this
+# notebook's deadline, then your course unlocks them (`compresslib.distillation_loss` also handles
+# token-level logits `(batch, seq, vocab)` with a padding mask, as in word-level distillation of a
+# language model). Notebook 02 uses them to distil a 6-layer BERT into a 3-layer student.
