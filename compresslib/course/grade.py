@@ -118,44 +118,63 @@ def replay_config(root: Path, staging: Path):
         SaveAutoGrades,
     )
 
-    from compresslib.grading.nbgrader_plugins import ReplayExecution, ScoreCaptures
+    from compresslib.grading.nbgrader_plugins import SANITIZE_PREPROCESSORS, ReplayExecution, ScoreCaptures
 
     preprocessors = [ReplayExecution, ScoreCaptures, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
                      SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
-    return course_config(root, **{"Autograde.autograde_preprocessors": preprocessors,
+    return course_config(root, **{"Autograde.sanitize_preprocessors": SANITIZE_PREPROCESSORS,
+                                  "Autograde.autograde_preprocessors": preprocessors,
                                   "ReplayExecution.staging_directory": str(staging)})
 
 
 def sanitize(root: Path, config, assignment: str, student: str, path: Path) -> nbformat.NotebookNode:
-    """A submitted notebook as nbgrader's autograde prepares it before execution: outputs cleared, ids
+    """A submitted notebook as nbgrader's autograde prepares it before execution (the same preprocessors
+    as :func:`replay_config`): outputs cleared, cell metadata restored from the gradebook, ids
     deduplicated, kernelspec and locked/test cells restored from the gradebook."""
-    from nbgrader.preprocessors import (
-        CheckCellMetadata,
-        ClearOutput,
-        DeduplicateIds,
-        OverwriteCells,
-        OverwriteKernelspec,
-    )
+    from compresslib.grading.nbgrader_plugins import SANITIZE_PREPROCESSORS
 
     nb = read_notebook(path)
     resources = {"nbgrader": {"student": student, "assignment": assignment, "notebook": path.stem,
                               "db_url": f"sqlite:///{root / 'gradebook.db'}"}}
-    for preprocessor in (ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells, CheckCellMetadata):
+    for preprocessor in SANITIZE_PREPROCESSORS:
         nb, resources = preprocessor(config=config).preprocess(nb, resources)
     return nb
 
 
-def _released(root: Path, assignment: str) -> bool:
+def submitted_notebooks(root: Path, student: str, assignment: str, names: Iterable[str]) -> list[Path]:
+    """The notebooks of one submission that the assignment has (``names``; others, such as a scratch copy,
+    are left alone as nbgrader leaves them), or NotebookError: none of them, a file over
+    :data:`MAX_SUBMISSION_BYTES`, or a symbolic link or other special file anywhere in the student's
+    folder (reading through a link named ``<assignment>.ipynb`` would grade whatever it points to: the
+    instructor's solution, another student's notebook)."""
+    student_dir = root / "submitted" / student
+    folder = steps.submission_dir(root, student, assignment)
+    for path in [student_dir, folder, *folder.rglob("*")]:
+        if path.is_symlink() or not (path.is_dir() or path.is_file()):
+            raise NotebookError(f"{path.relative_to(root)} is a symbolic link or a special file: a submission "
+                                "must hold plain files only")
+    names = set(names)
+    notebooks = sorted(p for p in folder.glob("*.ipynb") if p.stem in names)
+    if not notebooks:
+        raise NotebookError(f"the submission holds no notebook of {assignment} ({', '.join(sorted(names))})")
+    for path in notebooks:
+        if path.stat().st_size > MAX_SUBMISSION_BYTES:
+            raise NotebookError(f"{path.name} is {path.stat().st_size} bytes, over the "
+                                f"{MAX_SUBMISSION_BYTES}-byte limit")
+    return notebooks
+
+
+def _released_notebooks(root: Path, assignment: str) -> list[str]:
+    """The notebooks of ``assignment`` in the gradebook (empty when it is not released)."""
     from nbgrader.api import Gradebook, MissingEntry
 
     if not (root / "gradebook.db").exists():
-        return False
+        return []
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:
         try:
-            gradebook.find_assignment(assignment)
-            return True
+            return [notebook.name for notebook in gradebook.find_assignment(assignment).notebooks]
         except MissingEntry:
-            return False
+            return []
 
 
 # --- the worker side (any process or machine) --------------------------------------------------------
@@ -230,7 +249,7 @@ def _notes(records: Iterable[dict]) -> list[str]:
     were skipped on purpose are not worth a note)."""
     words = {"timeout": "ran past its time limit", "died": "killed the kernel", "not_run": "was not run"}
     notes = [f"cell {r['index']} {words[r['status']]}" for r in records if r.get("status") in words]
-    dropped = sum(r.get("bytes_dropped", 0) or 0 for r in records)
+    dropped = sum(r.get("dropped_bytes", 0) or 0 for r in records)
     if dropped:
         notes.append(f"{dropped} bytes of output dropped")
     return notes
@@ -246,7 +265,8 @@ def grade_class(root: Path, assignment: str, *, students: list[str] | None = Non
 
     root = Path(root).resolve()
     start = time.perf_counter()
-    if not _released(root, assignment):
+    released = _released_notebooks(root, assignment)
+    if not released:
         raise GradingSetupError(f"{assignment} is not in the gradebook: release it first "
                                 f"(`nbgrader generate_assignment {assignment}` or `make release`)")
     if workers < 1:
@@ -272,18 +292,12 @@ def grade_class(root: Path, assignment: str, *, students: list[str] | None = Non
     todo: dict[str, dict[str, nbformat.NotebookNode]] = {}
     sanitizing: dict[str, float] = {}
     for student in students:
-        if student not in regrade and student in already and steps.is_graded(root, student, assignment):
+        if student not in regrade and student in already and steps.is_graded(root, student, assignment, released):
             outcomes[student] = Outcome(student, "skipped", already[student].score, already[student].max_score)
             continue
         try:
-            notebooks = sorted(steps.submission_dir(root, student, assignment).glob("*.ipynb"))
-            if not notebooks:
-                raise NotebookError("the submission holds no notebook")
-            for path in notebooks:
-                if path.stat().st_size > MAX_SUBMISSION_BYTES:
-                    raise NotebookError(f"{path.name} is {path.stat().st_size} bytes, over the "
-                                        f"{MAX_SUBMISSION_BYTES}-byte limit")
             started = time.perf_counter()
+            notebooks = submitted_notebooks(root, student, assignment, released)
             todo[student] = {path.stem: sanitize(root, config, assignment, student, path) for path in notebooks}
             sanitizing[student] = time.perf_counter() - started
         except Exception as error:  # a malformed notebook costs only its own student
@@ -314,7 +328,12 @@ def grade_class(root: Path, assignment: str, *, students: list[str] | None = Non
                 outcomes[student] = Outcome(student, "failed", error=f"execution failed: {type(error).__name__}: {error}")
                 continue
             if len(results[student]) == len(todo[student]) and student not in outcomes:
-                outcome = _record(root, api, assignment, student, results[student], staging, feedback)
+                try:
+                    outcome = _record(root, api, assignment, student, results[student], staging, feedback)
+                except Exception as error:  # one student's results that nbgrader cannot take never stop the batch
+                    outcomes[student] = Outcome(student, "failed", error=f"recording the grades failed: "
+                                                f"{type(error).__name__}: {str(error)[:500]}")
+                    continue
                 outcome.seconds = sum(r.get("seconds", 0.0) for r in results[student].values())
                 outcome.timings["sanitize"] = round(sanitizing.get(student, 0.0), 3)
                 for result in results[student].values():
