@@ -56,3 +56,25 @@ def test_unknown_runs_and_missing_markers_are_named():
         readme.render("<!-- results:quantize -->\n<!-- /results:quantize -->\n")
     with pytest.raises(ValueError, match="no <!-- results:<run> -->"):
         readme.render("no markers here\n")
+
+
+def test_each_listed_notebook_cites_its_run_between_markers():
+    for name, run in readme.NOTEBOOKS.items():
+        text = (paths.REPOSITORY / name).read_text(encoding="utf-8")
+        keys = [m["key"] for m in readme.NOTEBOOK_SECTION.finditer(text) if m["run"] == run]
+        assert keys == [name.split("/")[1][:2]], name  # one paragraph, keyed by the notebook's number
+
+
+def test_a_notebook_paragraph_is_the_runs_evidence_as_markdown_comment_lines(stored):
+    from compresslib.runs import distill
+
+    text = ("# %% [markdown]\n# ## What the evidence shows\n#\n# <!-- results:distill:02 -->\n# stale 99.9%\n"
+            "# <!-- /results:distill:02 -->\n\n# %%\nx = 1\n")
+    rendered = readme.render_notebook(text, results_folder=lambda run: stored / run)
+    results = json.loads(paths.results_json(stored / "distill").read_text())
+    body = distill.notebook_evidence(results, "02")
+    expected = "".join(f"# {line}\n" if line else "#\n" for line in body.splitlines())
+    assert rendered == text.replace("# stale 99.9%\n", expected)
+    assert "Which layers" in body and "Retention" in body and "Label-scarce" in body
+    with pytest.raises(ValueError, match="notebook is one of"):
+        distill.notebook_evidence(results, "03")

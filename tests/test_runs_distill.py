@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 
 MICRO = replace(distill.PROFILES["quick"], name="micro", train_size=32, val_size=16, test_size=40, max_length=16,
                 batch_size=8, eval_batch_size=40, teacher_seeds=(0, 1, 2), label_budgets=("8", "all"),
-                temperatures=(1.0, 3.0), sweep_budget="8", sweep_seeds=(0,), seeds=(0, 1), headline_budgets=("8",),
+                temperatures=(1.0, 3.0), alphas=(0.3, 0.7), sweep_budget="8", sweep_seeds=(0,), seeds=(0, 1), headline_budgets=("8",),
                 other_seeds=(0, 1), timing_batches=1)
 
 
@@ -62,17 +62,19 @@ def test_the_reference_teacher_is_the_median_by_validation_accuracy(micro_run):
     assert results["teacher_summary"]["test"]["per_seed"] == [t["test_accuracy"] for t in teachers]
 
 
-def test_the_temperature_is_chosen_on_validation_and_used_by_every_soft_arm(micro_run):
+def test_temperature_and_alpha_are_chosen_on_validation_and_used_by_every_soft_arm(micro_run):
     _, results, _, _ = micro_run
     sweep = results["sweep"]
-    assert sorted(e["temperature"] for e in sweep.values()) == [1.0, 3.0]
-    best = max(sorted(e["temperature"] for e in sweep.values()),
-               key=lambda t: np.mean(next(e for e in sweep.values() if e["temperature"] == t)["validation_accuracy"]))
-    assert results["temperature"] == best
+    pairs = sorted((e["temperature"], e["alpha"]) for e in sweep.values())
+    assert pairs == [(1.0, 0.3), (1.0, 0.7), (3.0, 0.3), (3.0, 0.7)]
+    score = {(e["temperature"], e["alpha"]): np.mean(e["validation_accuracy"]) for e in sweep.values()}
+    best = max(pairs, key=lambda pair: score[pair])  # the first best in (T, alpha) order
+    assert (results["temperature"], results["alpha"]) == best
     assert all("validation_accuracy" in r for e in sweep.values() for r in e["runs"])
     for entry in results["students"].values():
         arm = entry["arm"]
-        assert arm["temperature"] == (None if arm["loss"] == "hard" else best)
+        assert arm["temperature"] == (None if arm["loss"] == "hard" else best[0])
+        assert arm["alpha"] == {"hard": None, "kd": best[1], "soft": 0.0}[arm["loss"]]
 
 
 def test_arms_read_what_they_are_given(micro_run):

@@ -19,9 +19,9 @@
    Arms: hard labels only, combined (``alpha``), and soft targets only (``alpha = 0``, no label at all).
    Every student takes the same number of optimizer steps (``student_steps``; by default one pass over the
    transfer set): a small labelled set is cycled.
-4. **Temperature** chosen on validation data: KD students at ``sweep_budget`` labels for each T of
-   ``temperatures``; the highest mean validation accuracy picks the T every other KD arm uses (test
-   accuracy plays no part in the choice).
+4. **T and alpha** chosen on validation data: KD students at ``sweep_budget`` labels for each pair of
+   ``temperatures`` x ``alphas``; the highest mean validation accuracy picks the pair every other KD arm
+   uses (the soft-only arm takes its T; test accuracy plays no part in the choice).
 5. **Summary** (:func:`summarise`, from ``results.json`` alone): the accuracy-versus-labels curve for hard
    labels and KD (the headline plot, with the majority-class line and seed error bars), the lecture's
    DistilBERT table (parameters, inference time measured interleaved, accuracy, retention raw and as share
@@ -60,7 +60,7 @@ from compresslib.distill import (
 )
 from compresslib.models import count_parameters, freeze_word_embeddings, load_classifier, load_tokenizer
 from compresslib.runs import paths, report
-from compresslib.runs.claims import compare
+from compresslib.runs.claims import compare, format_p
 from compresslib.runs.common import cached, decode_classes, encode_classes, read_json, seed_everything
 from compresslib.runs.hparams import Profile, option
 from compresslib.runs.runner import Run, run_main
@@ -99,8 +99,9 @@ class DistillProfile(Profile):
                                              "set); a smaller labelled set is cycled")
     label_budgets: tuple[str, ...] = option(("250", "1000", ALL), "hard labels the students get: numbers of "
                                                                    "snippets, or all")
-    alpha: float = option(0.5, "weight of the hard-label loss in the combined (KD) arms")
-    temperatures: tuple[float, ...] = option((1.0, 2.0, 4.0), "the temperature sweep (KD at sweep_budget labels)")
+    alphas: tuple[float, ...] = option((0.5,), "the sweep's weights of the hard-label loss in the combined (KD) arms")
+    temperatures: tuple[float, ...] = option((1.0, 2.0, 4.0), "the sweep's temperatures (KD at sweep_budget labels, "
+                                                             "every pair of temperatures x alphas)")
     sweep_budget: str = option("250", "label budget of the temperature sweep")
     sweep_seeds: tuple[int, ...] = option((0,), "seeds of the temperature sweep (the chosen T's runs are reused)")
     seeds: tuple[int, ...] = option((0, 1, 2, 3, 4), "seeds of the headline arms: hard labels and KD at the "
@@ -123,19 +124,19 @@ PROFILES = {
                "smoke test whose numbers mean nothing",)),
     # the README's figures, within 30 minutes on a 2-core CPU
     "cpu": DistillProfile(
-        name="cpu", student_steps=96,
+        name="cpu", student_steps=96, label_budgets=("250", ALL), headline_budgets=("250", ALL),
+        temperatures=(1.0, 4.0), alphas=(0.25, 0.5), seeds=(0, 1, 2, 3, 4), other_seeds=(0, 1, 2, 3, 4),
         notes=("every student takes 96 steps of 32 snippets: a third of a pass over the 9,181-snippet training "
                "split, so a KD student reads a random 3,072 of the cached soft targets and the all-labels "
                "students read 3,072 labels (the teachers take a full pass)",
-               "5 seeds only where the headline claim is made (hard labels and KD at 250 labels); 3 seeds at "
-               "1,000 and all labels, for soft targets only and for the layer-choice arms; the temperature sweep "
-               "(T = 1, 2, 4) on one seed; learning rate 1e-4 and alpha 0.5 not tuned",
+               "two label budgets (250 and all) instead of three, so that every arm runs 5 seeds; the (T, alpha) "
+               "sweep (T = 1, 4 x alpha = 0.25, 0.5) on one seed; learning rate 1e-4 not tuned",
                "48 tokens, pre-trained word embeddings frozen, no hidden-state or attention losses",)),
     # full size on a GPU (bf16 autocast through compresslib.training): full passes, more budgets, T and seeds
     "gpu": DistillProfile(
         name="gpu", max_length=64, eval_batch_size=256, freeze_word_embeddings=False, teacher_epochs=3.0,
         student_steps=3 * 287, label_budgets=("100", "250", "1000", "3000", ALL), temperatures=(1.0, 2.0, 4.0, 8.0),
-        sweep_seeds=(0, 1, 2), seeds=tuple(range(10)), headline_budgets=("100", "250", "1000", "3000", ALL),
+        alphas=(0.25, 0.5), sweep_seeds=(0, 1, 2), seeds=tuple(range(10)), headline_budgets=("100", "250", "1000", "3000", ALL),
         other_seeds=tuple(range(5)), timing_batches=10,
         notes=("gpu profile: 3 epochs (teachers) and 3 passes over the transfer set (students), 64 tokens, word "
                "embeddings trained, 10 seeds at every label budget",)),
@@ -157,6 +158,7 @@ class Arm:
     labels: str  # a label budget ("250", ..., "all"); "0" for soft targets only
     loss: str  # "hard": labels only; "kd": alpha * hard + (1 - alpha) * soft; "soft": soft targets only
     temperature: float | None = None  # of the soft targets (kd and soft)
+    alpha: float | None = None  # weight of the hard-label loss (kd; 0 for soft; None for hard)
 
     @property
     def name(self) -> str:
@@ -164,7 +166,7 @@ class Arm:
         if self.loss == "hard":
             return f"{self.init}, {labels}"
         if self.loss == "kd":
-            return f"{self.init}, {labels} + KD (T={self.temperature:g})"
+            return f"{self.init}, {labels} + KD (T={self.temperature:g}, alpha={self.alpha:g})"
         return f"{self.init}, soft targets only (T={self.temperature:g})"
 
 
@@ -333,11 +335,11 @@ def student_loader(arm: Arm, seed: int, *, profile, tokenizer, train, transfer, 
                              batch_size=profile.batch_size, shuffle=True, seed=seed, extra_columns=(TEACHER_LOGITS_KEY,),
                              group_by_length=True)
         return (StreamLoader({"": loader}, steps=steps),
-                cached_kd_step(temperature=arm.temperature, alpha=profile.alpha), len(train))
+                cached_kd_step(temperature=arm.temperature, alpha=arm.alpha), len(train))
     streams = {TRANSFER_PREFIX: make_loader(transfer, tokenizer, batch_size=profile.batch_size, shuffle=True,
                                             seed=10_000 + seed, extra_columns=(TEACHER_LOGITS_KEY,),
                                             group_by_length=True)}
-    alpha = profile.alpha if arm.loss == "kd" else 0.0
+    alpha = arm.alpha if arm.loss == "kd" else 0.0
     if arm.loss == "kd":
         streams = {"": make_loader(labelled, tokenizer, batch_size=profile.batch_size, shuffle=True, seed=seed,
                                    group_by_length=True), **streams}
@@ -352,8 +354,6 @@ def student_part(arm: Arm, seed: int, *, profile, tokenizer, data, transfer, log
     steps = profile.student_steps or math.ceil(len(transfer) / profile.batch_size)
     config = {"arm": asdict(arm), "seed": seed, "steps": steps, "teacher": teacher_config,
               **_config(profile, *DATA_KEYS, *TRAINING_KEYS)}
-    if arm.loss == "kd":
-        config["alpha"] = profile.alpha
 
     def compute():
         seed_everything(seed)
@@ -410,16 +410,17 @@ def timing_part(profile, teacher, tokenizer, data, folder, device) -> dict:
 
 
 def sweep_arms(profile: DistillProfile) -> list[Arm]:
-    return [Arm("every other", profile.sweep_budget, "kd", t) for t in profile.temperatures]
+    return [Arm("every other", profile.sweep_budget, "kd", t, a) for t in profile.temperatures for a in profile.alphas]
 
 
-def choose_temperature(sweep: dict[str, dict]) -> float:
-    """The sweep's T with the highest mean validation accuracy (ties: the smaller T)."""
-    scores = {entry["temperature"]: np.mean(entry["validation_accuracy"]) for entry in sweep.values()}
-    return max(sorted(scores), key=lambda t: scores[t])
+def choose_hyperparameters(sweep: dict[str, dict]) -> tuple[float, float]:
+    """The sweep's ``(T, alpha)`` with the highest mean validation accuracy (ties: the smaller T, then the
+    smaller alpha)."""
+    scores = {(entry["temperature"], entry["alpha"]): np.mean(entry["validation_accuracy"]) for entry in sweep.values()}
+    return max(sorted(scores), key=lambda pair: scores[pair])
 
 
-def main_arms(profile: DistillProfile, temperature: float) -> dict[str, tuple[Arm, tuple[int, ...]]]:
+def main_arms(profile: DistillProfile, temperature: float, alpha: float) -> dict[str, tuple[Arm, tuple[int, ...]]]:
     """Every arm after the sweep with its seeds: ``{name: (arm, seeds)}``."""
     plan = {}
 
@@ -429,8 +430,8 @@ def main_arms(profile: DistillProfile, temperature: float) -> dict[str, tuple[Ar
     for budget in sorted(profile.label_budgets, key=budget_order):
         seeds = profile.seeds if budget in profile.headline_budgets else profile.other_seeds
         add(Arm("every other", budget, "hard"), seeds)
-        add(Arm("every other", budget, "kd", temperature), seeds)
-    add(Arm("every other", "0", "soft", temperature), profile.other_seeds)
+        add(Arm("every other", budget, "kd", temperature, alpha), seeds)
+    add(Arm("every other", "0", "soft", temperature, 0.0), profile.other_seeds)
     for init in ("first half", "random layers"):
         add(Arm(init, profile.layer_budget, "hard"), profile.other_seeds)
     return plan
@@ -469,10 +470,11 @@ def execute(profile: DistillProfile, folder: Path, device: torch.device) -> dict
 
     sweep = {}
     for arm in sweep_arms(profile):
-        sweep[arm.name] = {"temperature": arm.temperature, **run_arm(arm, profile.sweep_seeds, validate=True)}
-    temperature = choose_temperature(sweep)
-    print(f"temperature chosen on validation data: T = {temperature:g}")
-    students = {name: run_arm(arm, seeds) for name, (arm, seeds) in main_arms(profile, temperature).items()}
+        sweep[arm.name] = {"temperature": arm.temperature, "alpha": arm.alpha,
+                           **run_arm(arm, profile.sweep_seeds, validate=True)}
+    temperature, alpha = choose_hyperparameters(sweep)
+    print(f"chosen on validation data: T = {temperature:g}, alpha = {alpha:g}")
+    students = {name: run_arm(arm, seeds) for name, (arm, seeds) in main_arms(profile, temperature, alpha).items()}
     timing = timing_part(profile, teacher, tokenizer, data, folder, device)
     for entry in sweep.values():  # the chosen T's runs are in students; keep the others' summaries only
         for run in entry["runs"]:
@@ -484,6 +486,7 @@ def execute(profile: DistillProfile, folder: Path, device: torch.device) -> dict
         "teachers": teachers,
         "reference_teacher_seed": reference["seed"],
         "temperature": temperature,
+        "alpha": alpha,
         "sweep": sweep,
         "students": students,
         "timing": timing,
@@ -582,7 +585,8 @@ def summarise(results: dict) -> dict:
                             [low[s] for s in seeds], f"KD's gain at {_labels(plenty)}", [high[s] for s in seeds],
                             metric="KD's gain over hard labels")
             claims.append(dict(claim.as_dict(), seeds=seeds))
-    sweep = {name: dict(temperature=e["temperature"], validation=stats.summarize(e["validation_accuracy"]).as_dict())
+    sweep = {name: dict(temperature=e["temperature"], alpha=e["alpha"],
+                        validation=stats.summarize(e["validation_accuracy"]).as_dict())
              for name, e in results["sweep"].items()}
     return {"table": table, "curve": curve, "sweep_summary": sweep, "claims": claims,
             "teacher_summary": {split: stats.summarize([t[f"{split}_accuracy"] for t in results["teachers"]]).as_dict()
@@ -610,13 +614,13 @@ def plot(results: dict, folder: Path) -> list[str]:
     """``accuracy_vs_labels.png`` (the headline) and ``layer_choice.png`` in ``folder``; returns their names."""
     curves = {}
     for loss, label in (("hard", "hard labels only"), ("kd", f"hard labels + KD on the transfer set "
-                                                               f"(T={results['temperature']:g}, alpha={results['config']['alpha']:g})")):
+                                                               f"(T={results['temperature']:g}, alpha={results['alpha']:g})")):
         curves[label] = {p["labels_read"]: p for p in results["curve"][loss].values()}
     soft = results["students"].get(_arm(results, loss="soft", temperature=results["temperature"]) or "")
     bands = []
     if soft:
         summary = stats.summarize(soft["test_accuracy"])
-        bands.append((f"soft targets only, no labels ({summary.n} seeds)", summary.mean, summary.std))
+        bands.append((f"soft targets only, no labels ({_seeds(summary.n)})", summary.mean, summary.std))
     report.accuracy_vs_labels(
         curves, paths.figure(folder, "accuracy_vs_labels"), majority=results["majority_class"]["test"],
         reference=(f"reference teacher (all {results['sizes']['train']:,} labels)", _reference(results)["test_accuracy"]),
@@ -662,10 +666,29 @@ def _diff(claim) -> str:
     return f"{100 * d['mean']:+.1f} [{100 * d['ci_low']:+.1f}, {100 * d['ci_high']:+.1f}]"
 
 
-def evidence(results: dict) -> list[str]:
-    """What the evidence shows, in sentences generated from the claims (the sentence says "does not" where a
-    claim does not hold)."""
-    pct, lines = report.pct, []
+def _tests(claim) -> str:
+    """``paired t-test p = ..., McNemar p = ...`` of a claim (what each test has)."""
+    parts = []
+    if claim["difference"]["p_value"] is not None:
+        parts.append(f"paired t-test {format_p(claim['difference']['p_value'])}")
+    if claim["mcnemar"]:
+        parts.append(f"McNemar {format_p(claim['mcnemar']['p_exact'])} on the pooled predictions")
+    return ", ".join(parts)
+
+
+def _seeds(n: int) -> str:
+    return "1 seed" if n == 1 else f"{n} seeds"
+
+
+def _verdict(claim) -> str:
+    return {True: "holds", False: "does not hold", None: "untested"}[claim["holds"]]
+
+
+def evidence_items(results: dict) -> dict[str, str]:
+    """What the evidence shows, one sentence per topic, generated from the claims (a sentence says "does not"
+    where a claim does not hold): ``{topic: Markdown}``, topics among ``scarce``, ``budgets``, ``soft``,
+    ``layers``, ``retention``, ``classes``."""
+    pct, items = report.pct, {}
     reference = _reference(results)
     budgets = list(results["curve"]["hard"])
     scarce = budgets[0]
@@ -674,48 +697,78 @@ def evidence(results: dict) -> list[str]:
         verdict = "beats" if kd_scarce["holds"] else ("is not shown to beat" if kd_scarce["holds"] is False
                                                        else "is compared with (one seed, untested)")
         kd_run = results["students"][kd_scarce["a"]]["runs"][0]
-        lines.append(f"- **Label-scarce distillation.** With {_labels(scarce)}, the student that also learns from the "
-                     f"teacher's soft targets on {kd_run['transfer_read']:,} unlabelled training snippets {verdict} "
-                     f"the student trained on the labels alone: {_diff(kd_scarce)} points (mean, 95% CI), "
-                     f"{pct(kd_scarce['a_summary']['mean'])}% against {pct(kd_scarce['b_summary']['mean'])}% over "
-                     f"{kd_scarce['difference']['n']} seeds.")
+        items["scarce"] = (
+            f"**Label-scarce distillation.** With {_labels(scarce)}, the student that also learns from the "
+            f"teacher's soft targets (T = {results['temperature']:g}, alpha = {results['alpha']:g}, chosen on "
+            f"validation data) on {kd_run['transfer_read']:,} unlabelled training snippets {verdict} the student "
+            f"trained on the labels alone: {_diff(kd_scarce)} points (mean, 95% CI), "
+            f"{pct(kd_scarce['a_summary']['mean'])}% against {pct(kd_scarce['b_summary']['mean'])}% over "
+            f"{_seeds(kd_scarce['difference']['n'])}" + (f" ({_tests(kd_scarce)})" if _tests(kd_scarce) else "") + ".")
     gains = [(b, _claim(results, f"kd_beats_hard_{b}")) for b in budgets[1:]]
     gains = [(b, c) for b, c in gains if c]
     if gains:
-        lines.append("- **More labels, less to add.** KD minus hard labels, paired by seed: "
-                     + "; ".join(f"{_labels(b)}: {_diff(c)} points ({c['difference']['n']} seeds, "
-                                 f"{'holds' if c['holds'] else 'does not hold'})" for b, c in gains) + ".")
+        items["budgets"] = ("**More labels.** KD minus hard labels, paired by seed: "
+                            + "; ".join(f"{_labels(b)}: {_diff(c)} points ({_seeds(c['difference']['n'])}, {_verdict(c)})"
+                                        for b, c in gains) + ".")
     soft = _claim(results, f"soft_only_beats_hard_{scarce}")
     if soft:
-        lines.append(f"- **Soft targets alone** (no label at all, alpha = 0): {pct(soft['a_summary']['mean'])}% "
-                     f"against {pct(soft['b_summary']['mean'])}% with {_labels(scarce)} and no teacher "
-                     f"({_diff(soft)} points, {'holds' if soft['holds'] else 'does not hold'}).")
+        items["soft"] = (f"**Soft targets alone** (no label at all, alpha = 0): {pct(soft['a_summary']['mean'])}% "
+                         f"against {pct(soft['b_summary']['mean'])}% with {_labels(scarce)} and no teacher "
+                         f"({_diff(soft)} points, {_verdict(soft)}).")
     layer = [_claim(results, k) for k in ("every_other_beats_first_half", "every_other_beats_random_layers",
                                           "first_half_beats_random_layers")]
     if all(layer):
-        lines.append(f"- **Which layers** ({_labels(results['config']['layer_budget'])}, hard labels, the same "
-                     f"pre-trained embeddings): every other {pct(layer[0]['a_summary']['mean'])}%, first half "
-                     f"{pct(layer[0]['b_summary']['mean'])}%, random layers {pct(layer[1]['b_summary']['mean'])}%; "
-                     f"every other minus first half {_diff(layer[0])} points "
-                     f"({'holds' if layer[0]['holds'] else 'does not hold'}), pre-trained minus random layers "
-                     f"{_diff(layer[1])} points ({'holds' if layer[1]['holds'] else 'does not hold'}).")
+        items["layers"] = (
+            f"**Which layers** ({_labels(results['config']['layer_budget'])}, hard labels, the same pre-trained "
+            f"embeddings): every other {pct(layer[0]['a_summary']['mean'])}%, first half "
+            f"{pct(layer[0]['b_summary']['mean'])}%, random layers {pct(layer[1]['b_summary']['mean'])}%; every "
+            f"other minus first half {_diff(layer[0])} points ({_verdict(layer[0])}), pre-trained minus random "
+            f"layers {_diff(layer[1])} points ({_verdict(layer[1])}).")
     row = next((r for r in results["table"] if r["model"] == _arm(results, labels=budgets[-1])), None)
     if row:
         t, share = results["timing"], row["retention"]["of_gain"]
-        lines.append(f"- **Retention.** The {t['student']['layers']}-layer student with {_labels(budgets[-1])} "
-                     f"scores {pct(row['accuracy']['mean'])}%: {report.percent(row['retention']['of_teacher'])}% of the "
-                     f"reference teacher's {pct(reference['test_accuracy'])}%, but "
-                     + ("an undefined share of its gain (the teacher does not beat the majority class)" if share is None
-                        else f"{report.percent(share)}% of its gain over the majority class "
-                             f"({pct(results['majority_class']['test'])}%)")
-                     + f", with {t['student']['params'] / t['teacher']['params']:.0%} of its parameters (the word "
-                       f"embeddings are kept whole) and {t['student']['seconds'] / t['teacher']['seconds']:.0%} of "
-                       "its inference time.")
-    lines.append("- **Two classes.** Each soft target here is one number, the teacher's probability of `fresh`: "
-                 "what it adds to a hard label is the teacher's confidence, not a ranking of wrong classes (the "
-                 "dark knowledge of the lecture's many-class examples). In the label-scarce setting it also covers "
-                 "snippets that have no label at all.")
-    return lines
+        items["retention"] = (
+            f"**Retention.** The {t['student']['layers']}-layer student with {_labels(budgets[-1])} scores "
+            f"{pct(row['accuracy']['mean'])}%: {report.percent(row['retention']['of_teacher'])}% of the reference "
+            f"teacher's {pct(reference['test_accuracy'])}%, but "
+            + ("an undefined share of its gain (the teacher does not beat the majority class)" if share is None
+               else f"{report.percent(share)}% of its gain over the majority class "
+                    f"({pct(results['majority_class']['test'])}%)")
+            + f", with {t['student']['params'] / t['teacher']['params']:.0%} of its parameters (the word "
+              f"embeddings are kept whole) and {t['student']['seconds'] / t['teacher']['seconds']:.0%} of its "
+              "inference time.")
+    items["classes"] = ("**Two classes.** Each soft target here is one number, the teacher's probability of `fresh`: "
+                        "what it adds to a hard label is the teacher's confidence, not a ranking of wrong classes "
+                        "(the dark knowledge of the lecture's many-class examples). In the label-scarce setting it "
+                        "also covers snippets that have no label at all.")
+    return items
+
+
+def evidence(results: dict) -> list[str]:
+    """:func:`evidence_items` as Markdown bullets (the report's "What the evidence shows")."""
+    return [f"- {item}" for item in evidence_items(results).values()]
+
+
+NOTEBOOK_TOPICS = {  # which sentences each notebook's "What the evidence shows" cites
+    "01": ("scarce", "budgets", "soft", "classes"),
+    "02": ("scarce", "layers", "retention"),
+}
+
+
+def notebook_evidence(results: dict, notebook: str) -> str:
+    """Notebook ``notebook``'s (``01`` or ``02``) "What the evidence shows" paragraph: where the numbers come
+    from, then the sentences of :data:`NOTEBOOK_TOPICS` (``python -m compresslib.runs readme`` writes it between
+    the notebook's markers)."""
+    if notebook not in NOTEBOOK_TOPICS:
+        raise ValueError(f"notebook is one of {sorted(NOTEBOOK_TOPICS)}, got {notebook!r}")
+    items = evidence_items(results)
+    lines = [f"From the reference run (`{results['provenance']['command']}`, its numbers in "
+             "`docs/results/distill/results.json`; this paragraph is generated from that file):", ""]
+    if results["profile"] == "quick":
+        lines += ["*These are the `quick` profile's numbers, a smoke test on a few hundred snippets: they mean "
+                  "nothing yet; the `cpu` profile's replace them when it is published.*", ""]
+    lines += [f"* {items[topic]}" for topic in NOTEBOOK_TOPICS[notebook] if topic in items]
+    return "\n".join(lines)
 
 
 def markdown(results: dict, figure_prefix: str = "") -> str:
@@ -739,11 +792,13 @@ def markdown(results: dict, figure_prefix: str = "") -> str:
         + "; a smaller labelled set is cycled). KD students get the hard labels of their budget (a fresh draw per "
         f"seed, nested across budgets) and the reference teacher's soft targets, cached for every training snippet "
         f"(the transfer set, whose labels they never see; each reads {min(read, sizes['train']):,} of them); loss "
-        f"alpha x hard + (1 - alpha) x T^2-scaled soft, alpha = {config['alpha']:g}; soft targets only: alpha = 0. ",
-        f"Temperature chosen on validation data ({_labels(config['sweep_budget'])}, seeds {list(config['sweep_seeds'])}): "
-        + ", ".join(f"T = {s['temperature']:g}: {pct(s['validation']['mean'], s['validation']['std'])}%"
+        "alpha x hard + (1 - alpha) x T^2-scaled soft; soft targets only: alpha = 0. ",
+        f"T and alpha chosen on validation data ({_labels(config['sweep_budget'])}, seeds {list(config['sweep_seeds'])}), "
+        "validation accuracy (%): "
+        + ", ".join(f"T = {s['temperature']:g}, alpha = {s['alpha']:g}: "
+                    f"{pct(s['validation']['mean'], s['validation']['std'])}"
                     for s in results["sweep_summary"].values())
-        + f" -> **T = {results['temperature']:g}**.",
+        + f" -> **T = {results['temperature']:g}, alpha = {results['alpha']:g}**.",
         "",
         "Test accuracy (%) against the number of hard labels, mean ± sample std over seeds, and KD minus hard "
         "labels paired by seed with its 95% CI:",
@@ -759,7 +814,7 @@ def markdown(results: dict, figure_prefix: str = "") -> str:
     if soft:
         s = stats.summarize(soft["test_accuracy"])
         rows.append(["0 (soft targets only)", "–", pct(s.mean, s.std), "–", str(s.n)])
-    lines += [report.markdown_table(["hard labels", "hard labels only", f"+ KD (T={results['temperature']:g})",
+    lines += [report.markdown_table(["hard labels", "hard labels only", f"+ KD (T={results['temperature']:g}, alpha={results['alpha']:g})",
                                      "KD − hard (points)", "seeds"], rows), ""]
     lines += [f"A constant guess of the majority class scores {pct(results['majority_class']['test'])}% on the "
               f"{sizes['test']:,} test snippets (one accuracy there has a standard error of about "

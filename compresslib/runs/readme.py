@@ -6,7 +6,9 @@ The README marks each generated section::
     ... generated: tables, claims and figure links; never edit by hand ...
     <!-- /results:distill -->
 
-Only the text between the markers is generated; the prose around it is written by hand.
+Only the text between the markers is generated; the prose around it is written by hand. A notebook source
+cites its run the same way, in a Markdown cell (``# <!-- results:distill:01 -->`` ... ``# <!-- /results:distill:01 -->``,
+the paragraph of the run module's ``notebook_evidence(results, "01")``): :data:`NOTEBOOKS`.
 
 ``python -m compresslib.runs readme`` rewrites those sections; ``--check`` only reports whether the README
 and the results agree (what the test suite runs). ``python -m compresslib.runs publish <run> --profile cpu``
@@ -28,6 +30,12 @@ from compresslib.files import read_json, write_text
 from compresslib.runs import paths
 
 RUN_MODULES = {"distill": "compresslib.runs.distill", "tickets": "compresslib.runs.tickets"}
+NOTEBOOKS = {  # notebook sources whose "What the evidence shows" paragraph is generated: path -> run
+    "solutions/01_soft_targets/01_soft_targets.py": "distill",
+    "solutions/02_distilbert_student/02_distilbert_student.py": "distill",
+}
+NOTEBOOK_SECTION = re.compile(r"(?P<open># <!-- results:(?P<run>[a-z_]+):(?P<key>[a-z0-9_]+) -->\n)(?P<body>.*?)"
+                              r"(?P<close># <!-- /results:(?P=run):(?P=key) -->)", re.S)
 SECTION = re.compile(r"(?P<open><!-- results:(?P<run>[a-z_]+) -->\n)(?P<body>.*?)(?P<close><!-- /results:(?P=run) -->)",
                      re.S)
 
@@ -67,12 +75,34 @@ def render(text: str, results_folder=paths.docs_results) -> str:
     return rendered
 
 
+def render_notebook(text: str, results_folder=paths.docs_results) -> str:
+    """A notebook source (jupytext percent format) with every marked paragraph regenerated from
+    ``results_folder(run)/results.json``, each line a Markdown comment line."""
+
+    def replace(match: re.Match) -> str:
+        results = read_json(paths.results_json(results_folder(match["run"])))
+        body = importlib.import_module(RUN_MODULES[match["run"]]).notebook_evidence(results, match["key"])
+        return match["open"] + "".join(f"# {line}\n" if line else "#\n" for line in body.splitlines()) + match["close"]
+
+    return NOTEBOOK_SECTION.sub(replace, text)
+
+
+def generated_files() -> list[tuple[Path, object]]:
+    """Every file with generated sections and the function that renders it."""
+    return [(paths.readme(), render)] + [(paths.REPOSITORY / name, render_notebook) for name in NOTEBOOKS]
+
+
 def differences(readme: Path | None = None) -> str:
-    """A unified diff from the README as it is to the README as the results make it ("" when they agree)."""
-    readme = readme or paths.readme()
-    current = readme.read_text(encoding="utf-8")
-    return "".join(difflib.unified_diff(current.splitlines(True), render(current).splitlines(True),
-                                        "README.md (as written)", "README.md (from docs/results/*/results.json)"))
+    """A unified diff from the README (and the notebook sources of :data:`NOTEBOOKS`, unless ``readme`` is
+    given) as they are to what the results make them ("" when they agree)."""
+    files = [(readme, render)] if readme else generated_files()
+    out = []
+    for path, rendering in files:
+        current = path.read_text(encoding="utf-8")
+        name = path.relative_to(paths.REPOSITORY).as_posix() if path.is_relative_to(paths.REPOSITORY) else path.name
+        out += difflib.unified_diff(current.splitlines(True), rendering(current).splitlines(True),
+                                    f"{name} (as written)", f"{name} (from docs/results/*/results.json)")
+    return "".join(out)
 
 
 def publish(name: str, profile: str, out: Path | None = None) -> Path:
@@ -104,8 +134,11 @@ def main(argv=None) -> int:
         print(diff or "README.md agrees with docs/results/*/results.json")
         return 1 if diff else 0
     if diff:
-        write_text(paths.readme(), render(paths.readme().read_text(encoding="utf-8")))
-        print("rewrote the generated sections of README.md")
+        for path, rendering in generated_files():
+            text = path.read_text(encoding="utf-8")
+            if rendering(text) != text:
+                write_text(path, rendering(text))
+                print(f"rewrote the generated sections of {path.relative_to(paths.REPOSITORY)}")
     else:
         print("README.md already agrees with docs/results/*/results.json")
     return 0
