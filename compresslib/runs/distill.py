@@ -111,6 +111,8 @@ class DistillProfile(Profile):
     other_seeds: tuple[int, ...] = option((0, 1, 2), "seeds of the other arms: hard and KD at the other budgets, "
                                                      "soft targets only, and the layer-choice arms")
     layer_budget: str = option(ALL, "label budget of the layer-choice arms (hard labels only)")
+    extra_arms: bool = option(True, "also the soft-targets-only arm and the layer-choice arms (first half, random "
+                                    "layers); without them only the hard-label and KD curves run")
     timing_batches: int = option(8, "test batches of eval_batch_size in the interleaved inference timing")
 
 
@@ -431,9 +433,10 @@ def main_arms(profile: DistillProfile, temperature: float, alpha: float) -> dict
         seeds = profile.seeds if budget in profile.headline_budgets else profile.other_seeds
         add(Arm("every other", budget, "hard"), seeds)
         add(Arm("every other", budget, "kd", temperature, alpha), seeds)
-    add(Arm("every other", "0", "soft", temperature, 0.0), profile.other_seeds)
-    for init in ("first half", "random layers"):
-        add(Arm(init, profile.layer_budget, "hard"), profile.other_seeds)
+    if profile.extra_arms:
+        add(Arm("every other", "0", "soft", temperature, 0.0), profile.other_seeds)
+        for init in ("first half", "random layers"):
+            add(Arm(init, profile.layer_budget, "hard"), profile.other_seeds)
     return plan
 
 
@@ -630,6 +633,8 @@ def plot(results: dict, folder: Path) -> list[str]:
                "mean ± sample std over seeds; KD students also see the teacher's soft targets on every "
                "training snippet"))
     layer_budget = results["config"]["layer_budget"]
+    if not any(_arm(results, init=init, labels=layer_budget) for init in ("first half", "random layers")):
+        return ["accuracy_vs_labels.png"]  # run without the layer-choice arms
     bars = [dict(model="reference teacher", mean=_reference(results)["test_accuracy"], std=None, label="")]
     for init in INITS:
         name = _arm(results, init=init, labels=layer_budget)
@@ -834,7 +839,7 @@ def markdown(results: dict, figure_prefix: str = "") -> str:
               "", "What the evidence shows:", "", *evidence(results), ""]
     if config["notes"]:
         lines += ["What was cut to fit the budget: " + "; ".join(config["notes"]) + ".", ""]
-    lines += [report.figure_links(FIGURES, figure_prefix)]
+    lines += [report.figure_links([f for f in FIGURES if f[1] in results.get("figures", [])], figure_prefix)]
     return "\n".join(lines)
 
 

@@ -184,6 +184,17 @@ for T, a, b in zip(temperatures, with_t2, without_t2):
 plot_gradient_scaling(temperatures, with_t2, without_t2);
 
 # %% [markdown]
+# And the high-temperature limit: with the factor, the gradient tends to $(z - v)/(KN)$, the gradient of
+# the logit-matching loss $\frac{1}{2KN}\sum_{n,k} (z_{nk} - v_{nk})^2$ (same zero-mean logits).
+
+# %% tags=["grader-skip"]
+matching = (z0 - v0) / (K * N)
+for T in (1, 4, 16, 64):
+    z = z0.clone().requires_grad_()
+    distillation_loss(z, v0, T).backward()
+    print(f"T={T:>3}: max |grad - (z - v)/(KN)| = {(z.grad - matching).abs().max().item():.2e}")
+
+# %% [markdown]
 # ## 3 · The combined loss
 #
 # $$\mathcal{L}_C = \alpha\,\mathcal{L} + (1-\alpha)\,\mathcal{L}_D$$
