@@ -35,11 +35,14 @@ def test_the_cpu_profile_runs_every_arm_at_five_seeds_with_the_chosen_pair():
     assert all((arm.temperature, arm.alpha) == (4.0, 0.25) for arm in kd)
     soft = [arm for arm, _ in plan.values() if arm.loss == "soft"]
     assert [(arm.temperature, arm.alpha, arm.labels) for arm in soft] == [(4.0, 0.0, "0")]
-    assert {arm.init for arm, _ in plan.values()} == set(distill.INITS)
+    assert {arm.init for arm, _ in plan.values()} == {"every other"}  # the layer-choice arms cut to fit
+    with_layers = distill.main_arms(replace(profile, layer_arms=True), 4.0, 0.25)
+    assert {arm.init for arm, _ in with_layers.values()} == set(distill.INITS)
+    assert all(len(seeds) >= 5 for _, seeds in with_layers.values())
 
 
-def test_without_extra_arms_only_the_two_curves_run():
-    profile = replace(distill.PROFILES["cpu"], extra_arms=False)
+def test_without_the_extra_arms_only_the_two_curves_run():
+    profile = replace(distill.PROFILES["cpu"], soft_arm=False, layer_arms=False)
     plan = distill.main_arms(profile, 2.0, 0.5)
     assert {(arm.init, arm.loss) for arm, _ in plan.values()} == {("every other", "hard"), ("every other", "kd")}
 

@@ -69,7 +69,8 @@ toy_batch = {"input_ids": torch.randint(1, 50, (3, 7)), "attention_mask": torch.
 # bottom half is an empirical question, not a rule: Sajjad et al. (2020, "On the effect of dropping layers
 # of pre-trained transformer models") found that dropping the *top* layers, i.e. keeping the bottom half,
 # works as well as or better than the other strategies they tried before fine-tuning. The reference run
-# measures both on our data (see the end of this notebook).
+# measures both on our data with `python -m compresslib.runs distill --layer-arms` (the `gpu` profile
+# does; the `cpu` profile leaves them out to fit its budget).
 #
 # Return the list of teacher layer indices for a teacher of depth `num_teacher_layers`. For an odd depth
 # $L$, one out of two from layer 0 keeps $\lceil L/2 \rceil$ layers, `[0, 2, ..., L - 1]`: the top layer
