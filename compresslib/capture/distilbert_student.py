@@ -29,7 +29,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from compresslib.capture import harness as register, observe, student_function
+from compresslib.capture import harness as register
+from compresslib.capture import observe, student_function
 from compresslib.capture.plain import from_input, to_plain
 
 ASSIGNMENT = "02_distilbert_student"

@@ -19,7 +19,14 @@ from collections.abc import Mapping
 import numpy as np
 
 from compresslib.capture.plain import describe
-from compresslib.grading.judging import Mistake, as_array, close, judge, require_ok, short
+from compresslib.grading.judging import (
+    Mistake,
+    as_array,
+    close,
+    judge,
+    require_ok,
+    short,
+)
 
 ASSIGNMENT = "02_distilbert_student"
 LAYER_PREFIX = "bert.encoder.layer."

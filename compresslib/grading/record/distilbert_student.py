@@ -23,7 +23,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from compresslib.capture.distilbert_student import build_bert, config_values, fingerprints, make_optimizer, one_thread
+from compresslib.capture.distilbert_student import (
+    build_bert,
+    config_values,
+    fingerprints,
+    make_optimizer,
+    one_thread,
+)
 from compresslib.capture.plain import input_of
 from compresslib.grading import closed_forms as cf
 
