@@ -111,11 +111,18 @@ class TopLayersTask:
 
         return accuracy(model, self.eval_batches, device=torch.device("cpu"))
 
+    def majority_accuracy(self) -> float:
+        """Accuracy of always guessing the evaluation subset's most frequent class (what a model that learned
+        nothing scores)."""
+        from compresslib.stats import majority_class_accuracy
+
+        return majority_class_accuracy(torch.cat([b["labels"] for b in self.eval_batches]).numpy())
+
 
 def plot_sparsity_sweep(curves: dict[str, tuple[list[float], list[float]]], *, full_accuracy: float | None = None,
-                        title: str = ""):
+                        title: str = "", majority: float | None = None):
     """Accuracy (y) against sparsity (x), one line per method (``{label: (sparsities, accuracies)}``), with the
-    unpruned model as a dashed line."""
+    unpruned model as a dashed line and, given ``majority``, the majority class as a dotted one."""
     from compresslib.plots import plt
 
     fig, ax = plt.subplots(figsize=(6, 3.8))
@@ -123,6 +130,8 @@ def plot_sparsity_sweep(curves: dict[str, tuple[list[float], list[float]]], *, f
         ax.plot([100 * s for s in sparsities], [100 * a for a in accuracies], "o-", color=f"C{i}", label=label)
     if full_accuracy is not None:
         ax.axhline(100 * full_accuracy, color="black", ls="--", lw=1, label="full model")
+    if majority is not None:
+        ax.axhline(100 * majority, color="black", ls=":", lw=1, label="majority class (a constant guess)")
     ax.set_xlabel("sparsity of the prunable weights (%)")
     ax.set_ylabel("test accuracy (%)")
     ax.set_title(title)

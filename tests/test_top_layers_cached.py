@@ -113,3 +113,13 @@ def test_packed_predictions_refuse_other_classes_and_wrong_counts():
         decode_binary("a0", 9)
     with pytest.raises(ValueError, match="bits"):
         decode_binary("a0ff", 3)
+
+
+def test_the_notebooks_sweep_plot_draws_the_majority_class():
+    from compresslib.top_layers import TopLayersTask, plot_sparsity_sweep
+
+    task = TopLayersTask(None, [], [{"labels": torch.tensor([0, 1, 1])}, {"labels": torch.tensor([1])}], 1, 1e-3)
+    assert task.majority_accuracy() == pytest.approx(0.75)
+    fig = plot_sparsity_sweep({"IMP": ([0.0, 0.5], [0.8, 0.7])}, full_accuracy=0.8, majority=task.majority_accuracy())
+    lines = {line.get_label(): line.get_ydata() for line in fig.axes[0].get_lines()}
+    assert list(lines["majority class (a constant guess)"]) == [75.0, 75.0]
