@@ -578,7 +578,7 @@ def plot(results: dict, folder: Path) -> list[str]:
         majority=results["majority_class"], ylabel="test accuracy (%)",
         xlabel="sparsity of the prunable weights (%)",
         title=f"Lottery tickets, MiniLM-L6 (top {results['config']['top_layers']} layer(s) trained) on Rotten "
-              f"Tomatoes, {results['profile']} profile, {results['full_summary']['n']} seeds, "
+              f"Tomatoes\n{results['profile']} profile, {results['full_summary']['n']} seeds, "
               f"{results['test_examples']} test snippets")
     report.grouped_bars({f"global {100 * float(sp):.0f}%": kinds for sp, kinds in results["imp_layer_sparsity"].items()},
                         paths.figure(folder, "layer_sparsity"), ylabel="sparsity (%)",
@@ -632,12 +632,12 @@ def reading(results: dict) -> list[str]:
         measured = [sp for sp in levels if f"imp_beats_{m}_at_{sp}" in claims]
         group = [claims[f"imp_beats_{m}_at_{sp}"] for sp in measured]
         wins = [f"{100 * float(sp):.0f}%" for sp, c in zip(measured, group) if c["holds"]]
-        diffs = ", ".join(f"{c['scale'] * c['difference']['mean']:+.1f}" for c in group)
-        verdict = (f"at every sparsity" if len(wins) == len(group) else
-                   f"at {len(wins)} of {len(group)} sparsities ({', '.join(wins)})" if wins else "at no sparsity")
+        diffs = ", ".join(f"{c['scale'] * c['difference']['mean']:+.1f} at {100 * float(sp):.0f}%"
+                          for sp, c in zip(measured, group))
+        verdict = ("at every sparsity measured" if len(wins) == len(group) else
+                   f"at {len(wins)} of {len(group)} sparsities ({', '.join(wins)})" if wins else "at no sparsity measured")
         lines.append(f"**IMP against {methods[m]}**: IMP's lead holds (95% CI above 0) {verdict}; mean paired "
-                     f"differences from {100 * float(measured[0]):.0f}% to {100 * float(measured[-1]):.0f}% sparsity: "
-                     f"{diffs} points.")
+                     f"differences: {diffs} (points).")
     t = results["ticket"]
     full = results["full_summary"]
     bar = pct(full["mean"] - (full["std"] or 0.0))
