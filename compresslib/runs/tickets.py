@@ -456,8 +456,9 @@ def execute(profile: TicketsProfile, folder: Path, device: torch.device) -> dict
         bar.update(len(profile.rewind_fractions) + 1)
     first = imps[profile.seeds[0]]
     costs = cached(paths.costs_json(folder), lambda: inference_costs(exp, first),
-                   config={**_imp_config(exp), "seed": profile.seeds[0], "timing": [
-                       profile.timing_sparsities, profile.timing_examples, profile.timing_rounds, profile.head_fraction]})
+                   config={**_imp_config(exp), "seed": profile.seeds[0], "timing": [  # lists: the config is compared as JSON
+                       list(profile.timing_sparsities), profile.timing_examples, profile.timing_rounds,
+                       profile.head_fraction, profile.importance_examples]})
     bar.update(1)
     bar.close()
 
@@ -536,12 +537,11 @@ def summarise(results: dict) -> dict:
             if m != "imp" and m in row:
                 versus.append(_claim(results, f"imp_beats_{m}_at_{sp}", methods["imp"] + _at(sp), row["imp"],
                                      methods[m] + _at(sp), row[m]))
-    highest = max(levels, key=float)
     learns = [_claim(results, "full_beats_majority", "the full model", results["full"], "the majority class", majority),
               _claim(results, "dense_reinit_beats_majority", DENSE_REINIT, results["dense_reinit"],
                      "the majority class", majority)]
-    learns += [_claim(results, f"{m}_beats_majority_at_{highest}", methods[m] + _at(highest), levels[highest][m],
-                      "the majority class", majority) for m in BASELINES]
+    learns += [_claim(results, f"{m}_beats_majority_at_{sp}", methods[m] + _at(sp), row[m], "the majority class",
+                      majority) for m in ("imp", *BASELINES) for sp, row in levels.items() if m in row]
     learns.append(_claim(results, "full_beats_dense_reinit", "the full model (pre-trained θ0)", results["full"],
                          DENSE_REINIT, results["dense_reinit"]))
     rewinding = results["rewinding"]
@@ -614,16 +614,19 @@ def reading(results: dict) -> list[str]:
     claims, methods, pct = _claims_by_key(results), results["methods"], report.pct
     levels = list(results["levels"])
     lines = []
-    learned = [claims[k] for k in results["claim_groups"]["learns"] if k.endswith("beats_majority") or "_beats_majority_at_" in k]
     floor = pct(results["majority_class"])
-    if all(c["holds"] for c in learned):
-        lows = ", ".join(f"{c['a']} {pct(c['a_summary']['mean'])}%" for c in learned[1:])
-        lines.append(f"**The baselines learn.** Every arm leaves the majority class ({floor}%): {lows}.")
-    else:
-        bad = "; ".join(f"{c['a']} {pct(c['a_summary']['mean'])}% ({_cell(c)} points, McNemar {_mcnemar(c)})"
-                        for c in learned if not c["holds"])
-        lines.append(f"**Not every arm is shown to learn**: against the majority class ({floor}%), no lead beyond "
-                     f"chance for {bad}.")
+    dense = [claims["full_beats_majority"], claims["dense_reinit_beats_majority"]]
+    lines.append(f"**Against the majority class** ({floor}%): "
+                 + "; ".join(f"{c['a']} {pct(c['a_summary']['mean'])}% ({_cell(c)} points, "
+                             f"{'leaves it' if c['holds'] else 'not shown to leave it'})" for c in dense) + ".")
+    for m in ("imp", *BASELINES):
+        measured = [sp for sp in levels if f"{m}_beats_majority_at_{sp}" in claims]
+        above = [f"{100 * float(sp):.0f}%" for sp in measured if claims[f"{m}_beats_majority_at_{sp}"]["holds"]]
+        not_above = [f"{100 * float(sp):.0f}% ({pct(claims[f'{m}_beats_majority_at_{sp}']['a_summary']['mean'])}%)"
+                     for sp in measured if not claims[f"{m}_beats_majority_at_{sp}"]["holds"]]
+        lines.append(f"{methods[m]} leaves the majority class (95% CI above it) at "
+                     f"{', '.join(above) if above else 'no sparsity measured'}"
+                     + (f"; not shown at {', '.join(not_above)}" if not_above else "") + ".")
     pre = claims["full_beats_dense_reinit"]
     lines.append(f"**Pre-trained weights in the trained part** {'matter' if pre['holds'] else 'are not shown to matter'}: "
                  f"the full model scores {pct(pre['a_summary']['mean'])}% and the dense re-initialised one "
@@ -650,6 +653,12 @@ def reading(results: dict) -> list[str]:
                  if beyond else "; it is the highest sparsity of the grid, so the ticket may go further")
         lines.append(f"**Winning tickets up to {100 * t['sparsity']:.0f}% sparsity** by Chen et al.'s criterion "
                      f"(mean ≥ the full model's mean − 1 std = {bar}%){after}.")
+    by_kind = results["imp_layer_sparsity"]
+    for sp in (min(by_kind, key=float), max(by_kind, key=float)):
+        kinds = by_kind[sp]
+        spread = ", ".join(f"{kind} {100 * value:.0f}%" for kind, value in sorted(kinds.items(), key=lambda kv: kv[1]))
+        lines.append(f"**Where global magnitude pruning removes weights** (IMP, first seed) at {100 * float(sp):.0f}% "
+                     f"overall: {spread} (`layer_sparsity.png`).")
     rewinds = [claims[k] for k in results["claim_groups"]["rewinding"]]
     held = [c for c in rewinds if c["holds"]]
     spread = [c["scale"] * c["difference"]["mean"] for c in rewinds]
@@ -708,8 +717,16 @@ def markdown(results: dict, figure_prefix: str = "") -> str:
               "pooled per-example predictions); ✓: the claim \"IMP beats it\" holds (the CI lies above 0). "
               f"{len(table) * len(others)} comparisons at 95% each: about one in twenty can hold by chance alone.", "",
               report.markdown_table(["sparsity"] + [f"IMP − {methods[m]}" for m in others], table), ""]
-    lines += ["Whether each arm learns, and what pre-training gives:", "",
-              report.claims_markdown([claims[k] for k in results["claim_groups"]["learns"]]), ""]
+    learned = {k: claims[k] for k in results["claim_groups"]["learns"] if "_beats_majority_at_" in k}
+    arms = [m for m in ("imp", *BASELINES) if any(k.startswith(f"{m}_beats_majority_at_") for k in learned)]
+    grid = [[f"{100 * float(sp):.1f}%"] + [f"{_cell(learned[k])} ({_mcnemar(learned[k])})"
+                                          if (k := f"{m}_beats_majority_at_{sp}") in learned else "" for m in arms]
+            for sp in levels]
+    lines += ["Whether each arm learns: minus the majority class, paired by seed, in points [95% t CI] (McNemar's "
+              "exact p); ✓: the arm leaves the majority class.", "",
+              report.markdown_table(["sparsity"] + [methods[m] for m in arms], grid), "",
+              "The dense models, and what pre-training gives:", "",
+              report.claims_markdown([claims[k] for k in results["claim_groups"]["learns"] if k not in learned]), ""]
     t = results["ticket"]
     best = "none" if t["sparsity"] is None else f"{100 * t['sparsity']:.0f}%"
     lines += [f"Highest winning-ticket sparsity: **{best}** (Chen et al.'s criterion: IMP's mean ≥ the full model's "
