@@ -171,8 +171,9 @@ def fit(
     model: nn.Module,
     loader,
     *,
-    epochs: float,
+    epochs: float | None = None,
     lr: float,
+    steps: int | None = None,
     step: Callable[[nn.Module, dict, torch.optim.Optimizer], dict[str, float]] = hard_label_step,
     after_step: Callable[[nn.Module], None] | None = None,
     on_step: Callable[[int], None] | None = None,
@@ -180,30 +181,50 @@ def fit(
     device: torch.device | None = None,
     desc: str = "training",
     optimizer: torch.optim.Optimizer | None = None,
+    start_step: int = 0,
 ) -> list[dict[str, float]]:
-    """Train ``model`` for ``epochs`` passes over ``loader`` (a fraction allowed) with AdamW and a linear
-    warm-up/decay schedule, calling ``step(model, batch, optimizer)`` for each batch.
+    """Train ``model`` for ``epochs`` passes over ``loader`` (a fraction allowed), or for exactly ``steps``
+    optimizer steps (cycling through the loader), with AdamW and a linear warm-up/decay schedule, calling
+    ``step(model, batch, optimizer)`` for each batch.
 
     ``after_step(model)`` runs after each optimizer step (pruning uses it to keep masked weights at
     zero); ``on_step(global_step)`` after that (rewinding uses it to save weights part-way).
     Returns the per-step history of what ``step`` returned.
+
+    ``start_step = k`` continues the same run from step ``k``: the first ``k`` batches the loader yields are
+    skipped (a loader that replays its order, e.g. one seeded when it is made, gives the batches steps
+    ``k+1, ...`` of the original run saw), the schedule starts at its value for step ``k``, and only the
+    remaining ``total - k`` steps are taken (``on_step`` counts from ``k + 1``). What rewinding to step ``k``
+    with an equal budget needs: the rewound run ends where the original schedule ends. The optimizer's
+    moments start afresh (as OpenLTH's rewinding does).
     """
     device = device or next(model.parameters()).device
-    total_steps = max(1, math.ceil(epochs * len(loader)))
+    if (epochs is None) == (steps is None):
+        raise ValueError("give exactly one of epochs (passes over the loader) or steps (optimizer steps)")
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+        raise ValueError(f"steps must be a positive integer, got {steps!r}")
+    total_steps = steps if steps is not None else max(1, math.ceil(epochs * len(loader)))
+    if isinstance(start_step, bool) or not isinstance(start_step, int) or not 0 <= start_step < total_steps:
+        raise ValueError(f"start_step must be an integer in [0, {total_steps}) (the run has {total_steps} steps), "
+                         f"got {start_step!r}")
     optimizer = optimizer or make_optimizer(model, lr=lr)
     warmup = int(warmup_fraction * total_steps)
 
     def schedule(i):
+        i += start_step
         if i < warmup:
             return (i + 1) / (warmup + 1)
         return max(0.0, (total_steps - i) / max(1, total_steps - warmup))
 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
     history: list[dict[str, float]] = []
-    bar = tqdm(total=total_steps, desc=desc, leave=False, mininterval=1.0)
-    global_step = 0
+    bar = tqdm(total=total_steps - start_step, desc=desc, leave=False, mininterval=1.0)
+    global_step, skipped = start_step, 0
     while global_step < total_steps:
         for batch in loader:
+            if skipped < start_step:  # replay the original order up to the start
+                skipped += 1
+                continue
             batch = {k: v.to(device) for k, v in batch.items()}
             with autocast(device):
                 record = step(model, batch, optimizer)

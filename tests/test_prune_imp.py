@@ -165,9 +165,14 @@ def test_reinitialize_and_shuffle():
     after = model[0].weight.detach()
     assert not torch.equal(after, before)
     assert torch.equal(torch.sort(after.flatten()).values, torch.sort(before.flatten()).values)
+    bias = model[0].bias.detach().clone()
     reinitialize(model, ["0.weight"], seed=1, std=0.02)
     assert model[0].weight.std().item() == pytest.approx(0.02, rel=0.35)
+    assert torch.equal(model[0].bias, bias)  # Chen et al.: only the named weights are drawn afresh
+    reinitialize(model, ["0.weight"], seed=1, std=0.02, zero_biases=True)
     assert torch.count_nonzero(model[0].bias) == 0
+    with pytest.raises(ValueError, match="zero_biases"):
+        reinitialize(model, ["0.weight"], zero_biases=1)
     assert torch.equal(model[3].weight, mlp()[3].weight)  # other layers untouched
 
 

@@ -23,11 +23,12 @@ from compresslib.prune.imp import (
 from compresslib.prune.magnitude import lowest_k, magnitude_mask, mask_from_scores, prune_remaining
 from compresslib.prune.mask import Mask
 from compresslib.prune.random import random_mask
-from compresslib.prune.targets import DEFAULT_PATTERN, prunable_names
+from compresslib.prune.targets import CHEN_PATTERN, DEFAULT_PATTERN, PRUNABLE_SETS, prunable_names
 from compresslib.prune.torch_prune import export_to_torch_prune, import_from_torch_prune, make_permanent
 
 __all__ = [
-    "DEFAULT_PATTERN", "IMPResult", "Mask", "MaskEnforcer", "apply_mask", "branch_from_round0", "check_mask_fits",
+    "CHEN_PATTERN", "DEFAULT_PATTERN", "IMPResult", "PRUNABLE_SETS", "Mask", "MaskEnforcer", "apply_mask",
+    "branch_from_round0", "check_mask_fits",
     "check_rewind", "count_heads", "export_to_torch_prune", "finished_rounds", "head_importance", "heads_to_prune",
     "highest_winning_sparsity", "import_from_torch_prune", "is_winning_ticket", "iterative_magnitude_pruning",
     "keep_mask_applied", "lowest_k", "magnitude_mask", "make_permanent", "mask_from_scores", "prunable_names",

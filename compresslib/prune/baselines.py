@@ -21,19 +21,24 @@ from compresslib.prune.mask import _named_tensors
 
 
 @torch.no_grad()
-def reinitialize(model: nn.Module, names, *, seed: int = 0, std: float | None = None) -> nn.Module:
+def reinitialize(model: nn.Module, names, *, seed: int = 0, std: float | None = None,
+                 zero_biases: bool = False) -> nn.Module:
     r""":math:`\theta'_0`: draw the named weights afresh from :math:`\mathcal N(0, \sigma^2)` (BERT's
-    initialiser, :math:`\sigma` = ``config.initializer_range``, 0.02, unless ``std``) and zero the biases
-    of their modules, in place. Embeddings, LayerNorms and the classifier keep their values."""
+    initialiser, :math:`\sigma` = ``config.initializer_range``, 0.02, unless ``std``), in place.
+
+    As in Chen et al. (2020), only the named weights change: biases, embeddings, LayerNorms and the
+    classifier keep their values. ``zero_biases=True`` also zeroes the biases of the named weights'
+    modules (what a freshly built BERT layer holds; an earlier version of the kit did this)."""
     if std is None:
         std = float(getattr(getattr(model, "config", None), "initializer_range", 0.02))
+    if not isinstance(zero_biases, bool):
+        raise ValueError(f"zero_biases must be True or False, got {zero_biases!r}")
     generator = torch.Generator().manual_seed(int(seed))
     modules = dict(model.named_modules())
     for name, param in _named_tensors(model, names).items():
-        param.copy_(torch.randn(param.shape, generator=generator) * std)
-        module_name = name.rpartition(".")[0]
-        bias = getattr(modules.get(module_name), "bias", None)
-        if isinstance(bias, torch.Tensor):
+        param.copy_(torch.randn(param.shape, generator=generator).to(param.device, param.dtype) * std)
+        bias = getattr(modules.get(name.rpartition(".")[0]), "bias", None)
+        if zero_biases and isinstance(bias, torch.Tensor):
             bias.zero_()
     return model
 

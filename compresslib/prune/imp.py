@@ -10,7 +10,11 @@ The lecture's procedure (Frankle & Carbin, 2019; for BERT, Chen et al., 2020):
 
 Rewind points: ``"init"`` (:math:`\theta_0`, "rewind 0%"), a fraction ``f`` in (0, 1) (the weights after
 ``round(f * train_steps)`` steps of round 0, "rewind f%"), or ``"none"`` (standard pruning: each
-round fine-tunes the previous round's final weights). Each round trains for the same ``train_steps``.
+round fine-tunes the previous round's final weights). Each round trains for the same ``train_steps``,
+unless ``resume_schedule=True``: then a round rewound to step ``k`` runs the rest of round 0's schedule
+(steps ``k+1 .. train_steps``), so every ticket has ``train_steps`` steps behind it counted from
+:math:`\theta_0` and rewind points compare at an equal budget. ``rewind_names`` limits what is rewound
+(Chen et al. rewind the BERT body and let the classifier keep its trained weights).
 
 Files under ``out_dir`` (each round's ``metrics.json`` is written last, atomically, so a round is
 finished exactly when it exists)::
@@ -127,6 +131,8 @@ def iterative_magnitude_pruning(
     names=None,
     seed: int = 0,
     extra_rewind_points=(),
+    rewind_names=None,
+    resume_schedule: bool = False,
     progress: bool = True,
 ) -> IMPResult:
     """Run (or resume) IMP on ``model``, whose current weights are :math:`\\theta_0`.
@@ -148,6 +154,15 @@ def iterative_magnitude_pruning(
         extra_rewind_points: fractions of round 0 whose weights are also saved (as
             ``rewind_<pct>.safetensors``) so other rewinding variants can branch off with
             :func:`branch_from_round0` without repeating round 0.
+        rewind_names: the ``state_dict`` entries that are rewound (default: all of them). The others keep the
+            values they had at the end of the previous round: Chen et al.'s code rewinds the BERT body only
+            (``bert.*``), so the task classifier keeps its trained weights from round to round.
+        resume_schedule: with a fractional ``rewind`` (the weights after step ``k``), train each later round
+            with ``train(..., start_step=k)``: the rest of round 0's schedule (its learning rates and batch
+            order from step ``k`` on, ``train_steps - k`` steps), so every ticket is trained for
+            ``train_steps`` steps counted from :math:`\theta_0`, whatever ``k``. Without it, each round
+            trains ``train_steps`` fresh steps from the rewind point (``k + train_steps`` in all), and later
+            rewind points get more training.
     """
     rewind = check_rewind(rewind)
     if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 0:
@@ -160,8 +175,20 @@ def iterative_magnitude_pruning(
     names = prunable_names(model, names=names) if names is not None else prunable_names(model)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    state_keys = list(model.state_dict())
+    if rewind_names is not None:
+        rewind_names = list(rewind_names)
+        unknown = [n for n in rewind_names if n not in state_keys]
+        if unknown:
+            raise ValueError(f"rewind_names holds entries the model's state_dict lacks: {unknown[:3]}")
+    if not isinstance(resume_schedule, bool):
+        raise ValueError(f"resume_schedule must be True or False, got {resume_schedule!r}")
     config = {"fraction": fraction, "rewind": rewind, "scope": scope, "seed": seed, "names": names,
               "train_steps": train_steps}
+    if rewind_names is not None:
+        config["rewind_names"] = rewind_names
+    if resume_schedule:
+        config["resume_schedule"] = True
     config_path = out / "config.json"
     if config_path.exists():
         stored = read_json(config_path)
@@ -174,8 +201,9 @@ def iterative_magnitude_pruning(
     theta0 = {k: v.detach().clone() for k, v in model.state_dict().items()}
     # (step, file) pairs to save during round 0: the rewind point and any extra points for branches
     to_save = []
+    rewind_step = max(1, round(rewind * train_steps)) if isinstance(rewind, float) else 0
     if isinstance(rewind, float):
-        to_save.append((max(1, round(rewind * train_steps)), out / "rewind.safetensors"))
+        to_save.append((rewind_step, out / "rewind.safetensors"))
     to_save += [(max(1, round(f * train_steps)), out / f"rewind_{round(100 * f)}.safetensors") for f in extra]
     steps_to_save = {step for step, _ in to_save}
 
@@ -203,7 +231,9 @@ def iterative_magnitude_pruning(
             model.load_state_dict(last_weights)
             new_mask = prune_remaining(model, fraction, mask, scope=scope)
             new_mask.check_shrinks(mask)
-            start_state = last_weights if rewind == "none" else rewind_state
+            start_state = dict(last_weights)
+            if rewind != "none":
+                start_state.update({k: rewind_state[k] for k in (rewind_names or state_keys)})
         mask = new_mask
         model.load_state_dict(start_state)
         captured: dict[int, dict[str, torch.Tensor]] = {}
@@ -215,7 +245,10 @@ def iterative_magnitude_pruning(
         enforcer = MaskEnforcer(model, mask)
         torch.manual_seed(seed * 1000 + r)
         try:
-            train(model, after_step=enforcer, on_step=on_step)
+            if r > 0 and resume_schedule and isinstance(rewind, float):
+                train(model, after_step=enforcer, on_step=on_step, start_step=rewind_step)
+            else:
+                train(model, after_step=enforcer, on_step=on_step)
         finally:
             enforcer.remove()
         enforcer(model)

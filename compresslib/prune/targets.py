@@ -1,8 +1,15 @@
-"""Which weights are prunable: by default the BERT-ticket setting (Chen et al., 2020).
+"""Which weights are prunable.
 
-The weights of the encoder's linear layers (query, key, value, attention output, FFN intermediate and
-output) are pruned; the embeddings, LayerNorms, biases, pooler and task classifier are not. The set is
-configurable by a regular expression on the parameter name or by an explicit list.
+Two named sets (:data:`PRUNABLE_SETS`, regular expressions on the parameter name):
+
+* ``"encoder"`` (:data:`DEFAULT_PATTERN`, the default): the weights of the encoder's linear layers (query,
+  key, value, attention output, FFN intermediate and output);
+* ``"encoder+pooler"`` (:data:`CHEN_PATTERN`): those and the pooler's dense weight, the set Chen et al.
+  (2020) prune in their code (BERT-Tickets ``LT_glue.py``, ``pruning_model``: 72 encoder linears of
+  BERT-base plus ``bert.pooler.dense.weight``).
+
+Embeddings, LayerNorms, biases and the task classifier are pruned by neither. Any other set: a regular
+expression, or an explicit list of names.
 """
 
 from __future__ import annotations
@@ -13,6 +20,9 @@ from torch import nn
 
 #: Weights of ``nn.Linear`` modules whose name has an ``encoder`` component (``bert.encoder.layer.0...``).
 DEFAULT_PATTERN = r"(^|\.)encoder\."
+#: ... and the pooler's (``bert.pooler.dense.weight``): Chen et al.'s prunable set.
+CHEN_PATTERN = r"(^|\.)(encoder|pooler)\."
+PRUNABLE_SETS = {"encoder": DEFAULT_PATTERN, "encoder+pooler": CHEN_PATTERN}
 
 
 def prunable_names(model: nn.Module, *, pattern: str | None = DEFAULT_PATTERN, names=None) -> list[str]:

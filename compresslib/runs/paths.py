@@ -82,4 +82,7 @@ def branch_dir(folder, seed: int, branch: str) -> Path: return seed_dir(folder, 
 def baseline_json(folder, seed: int, method: str, r: int) -> Path: return seed_dir(folder, seed) / f"{method}_round{r:02d}.json"
 
 
-def heads_json(folder) -> Path: return Path(folder) / "heads.json"
+def tuning_json(folder, lr: float, steps: int, seed: int) -> Path: return Path(folder) / "tuning" / f"lr{lr:g}_steps{steps}_seed{seed}.json"
+
+
+def costs_json(folder) -> Path: return Path(folder) / "inference_costs.json"
