@@ -27,7 +27,8 @@ from pathlib import Path
 from compresslib.files import read_json, write_text
 from compresslib.runs import paths
 
-RUN_MODULES = {"distill": "compresslib.runs.distill", "tickets": "compresslib.runs.tickets"}
+RUN_MODULES = {"distill": "compresslib.runs.distill", "tickets": "compresslib.runs.tickets",
+               "compress": "compresslib.runs.compress"}
 SECTION = re.compile(r"(?P<open><!-- results:(?P<run>[a-z_]+) -->\n)(?P<body>.*?)(?P<close><!-- /results:(?P=run) -->)",
                      re.S)
 
