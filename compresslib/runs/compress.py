@@ -102,28 +102,34 @@ class CompressProfile(Profile):
 
 
 PROFILES = {
+    # a smoke test of every part: minutes on a laptop CPU, one seed, the numbers are not meaningful
     "quick": CompressProfile(
-        name="quick", max_length=32, train_examples=256, val_examples=128, test_examples=256, seeds=(0, 1),
-        casts=("bfloat16",), sparsities=(0.5, 0.75), ranks=(96,), recovery_steps=4, latency_batch=8,
+        name="quick", max_length=32, train_examples=256, val_examples=128, test_examples=256, seeds=(0,),
+        casts=("bfloat16",), sparsities=(0.5, 0.75), ranks=(96,), recovery_steps=2, latency_batch=8,
         latency_rounds=2, latency_repeats=1, budgets=(0.15, 0.6),
-        notes=("a smoke test of every part: 256 training snippets (8 steps), 256 test snippets, 2 seeds, 4 "
-               "recovery steps; the numbers are not meaningful",),
+        notes=("a smoke test of every part: 256 training snippets (8 steps), 256 test snippets, one seed (no "
+               "confidence intervals), 2 recovery steps; the numbers are not meaningful",),
     ),
+    # the README's figures, within 30 minutes on a 2-core CPU (estimated for an unloaded machine)
     "cpu": CompressProfile(
-        name="cpu",
-        notes=("4,000 of the 9,181 training snippets, one epoch (125 steps of 32), lr 1e-4 fixed beforehand (from "
-               "the issue's calibration; no grid: each extra value costs a teacher and a student per run)",
-               "3 seeds; 30 recovery fine-tuning steps after each pruning step, factorisation and sharing",
+        name="cpu", train_examples=2400, batch_size=16, recovery_steps=20,
+        notes=("2,400 of the 9,181 training snippets for one epoch (150 steps of 16) for teacher and student, at "
+               "lr 1e-4 fixed beforehand from the issue's calibration (no grid: each extra value costs a teacher "
+               "and a student)",
+               "3 seeds; 20 recovery fine-tuning steps (320 snippets) after each pruning step, factorisation and "
+               "sharing",
                "word embeddings frozen while training; 48 tokens",
-               "fp16 / bf16 accuracy with weights rounded to 16 bits and float32 arithmetic (bf16 matrix "
-               "products are 7x slower than fp32 on this CPU); their latency is measured on the cast models"),
+               "fp16 / bf16 accuracy with the weights rounded to 16 bits and float32 arithmetic (16-bit matrix "
+               "products are several times slower than fp32 on this CPU); their latency is measured on the cast "
+               "models"),
     ),
+    # full size on a GPU: all data, a learning-rate grid, 5 seeds, longer recovery
     "gpu": CompressProfile(
         name="gpu", max_length=64, train_examples=None, val_examples=None, batch_size=32, eval_batch_size=256,
         epochs=3.0, lr_grid=(2e-5, 5e-5, 1e-4), seeds=(0, 1, 2, 3, 4), freeze_word_embeddings=False,
         half_eval="native", sparsities=(0.5, 0.75, 0.875, 0.9375), ranks=(256, 192, 128, 64), recovery_steps=300,
         latency_rounds=5, latency_repeats=5, budgets=(0.1, 0.2, 0.4, 0.6),
-        notes=("all data, 3 epochs, a learning rate grid, 5 seeds, 300 recovery steps; int8 runs on the CPU "
+        notes=("all data, 3 epochs, a learning-rate grid, 5 seeds, 300 recovery steps; int8 runs on the CPU "
                "(its kernels are CPU kernels), everything else on the GPU at its own precision",),
     ),
 }
@@ -135,10 +141,15 @@ VARIANT_KEYS = ("test_examples", "quantize_embeddings", "half_eval", "sparsities
                 "recovery_steps", "batch_size")
 
 
+def length_order(dataset) -> list[int]:
+    """The row indices of ``dataset`` by increasing token count (stable)."""
+    lengths = [len(ids) for ids in dataset["input_ids"]]
+    return sorted(range(len(lengths)), key=lengths.__getitem__)
+
+
 def by_length(dataset):
     """``dataset`` sorted by token count (stable), so evaluation batches carry little padding."""
-    lengths = [len(ids) for ids in dataset["input_ids"]]
-    return dataset.select(sorted(range(len(lengths)), key=lengths.__getitem__))
+    return dataset.select(length_order(dataset))
 
 
 def padded_batch(dataset, tokenizer, size: int, length: int) -> dict[str, torch.Tensor]:
@@ -283,8 +294,11 @@ class Experiment:
             if stored["key"] == key:
                 return stored["logits"]
         teacher, _ = self.base("teacher", seed, self.lrs["teacher"])
-        loader = make_loader(self.train, self.tokenizer, batch_size=self.profile.eval_batch_size, shuffle=False)
-        logits = predict_logits(teacher, loader, desc="teacher logits")
+        order = length_order(self.train)
+        loader = make_loader(self.train.select(order), self.tokenizer, batch_size=self.profile.eval_batch_size,
+                             shuffle=False)
+        logits = torch.empty(len(order), self.num_labels)
+        logits[torch.tensor(order)] = predict_logits(teacher, loader, desc="teacher logits")
         path.parent.mkdir(parents=True, exist_ok=True)
         torch.save({"key": key, "logits": logits}, path)
         return logits
