@@ -44,6 +44,7 @@ def micro_run(tmp_path_factory):
         student_model=tiny_checkpoint(root / "small", 2, tokenizer), dataset=str(root / "task"), train_examples=None,
         val_examples=None, test_examples=None, max_length=16, batch_size=16, eval_batch_size=64, lr_grid=(1e-3, 3e-3),
         casts=("bfloat16",), sparsities=(0.5, 0.75), ranks=(4,), recovery_steps=2, latency_batch=4, budgets=(0.7, 1.0),
+        seeds=(0, 1),  # two seeds: the claims get confidence intervals (the quick profile has one)
     )
     patched = pytest.MonkeyPatch()
     patched.setitem(compress.PROFILES, "micro", micro)
