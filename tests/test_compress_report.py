@@ -144,7 +144,13 @@ def test_the_report_shows_every_claim_and_each_technique_table(results, tmp_path
 
 def test_the_profiles_measure_the_promised_variants():
     hparams.check_profiles(compress.PROFILES)
-    names = [v.name for v in recipes.variants(compress.PROFILES["cpu"])]
+    cpu = compress.PROFILES["cpu"]
+    kinds = {v.kind for v in recipes.variants(cpu)}
+    assert kinds == set(recipes.KINDS)  # every technique, on the profile the README shows
+    assert len(cpu.sparsities) >= 2 and len(cpu.ranks) >= 2 and len(cpu.casts) >= 1
+    assert len(cpu.seeds) >= 5 and len(cpu.lr_grid) >= 2 and cpu.test_examples is None  # the evidence rules
+    full = replace(cpu, casts=("float16", "bfloat16"), sparsities=(0.5, 0.75, 0.875), ranks=(192, 96))
+    names = [v.name for v in recipes.variants(full)]
     assert names == ["fp32", "int8", "4-bit", "fp16", "bf16", "pruned 50%", "pruned 50% + int8", "pruned 75%",
                      "pruned 75% + int8", "pruned 87.5%", "pruned 87.5% + int8", "low-rank FFN r=192",
                      "low-rank FFN r=192 + FT", "low-rank FFN r=96", "low-rank FFN r=96 + FT",

@@ -110,20 +110,22 @@ PROFILES = {
         notes=("a smoke test of every part: 256 training snippets (8 steps), 256 test snippets, one seed (no "
                "confidence intervals), 2 recovery steps; the numbers are not meaningful",),
     ),
-    # the README's figures, within 30 minutes on a 2-core CPU (estimated for an unloaded machine)
+    # the README's figures: 5 seeds on the whole test split (2,551 snippets). Projected from CPU-seconds measured
+    # per unit of work (bench/bench_compress_budget.py), not yet run end to end on an unloaded machine.
     "cpu": CompressProfile(
-        name="cpu", train_examples=2400, batch_size=16, lr_grid=(1e-4, 2e-4), seeds=(0, 1, 2, 3, 4),
-        recovery_steps=20,
-        notes=("2,400 of the 9,181 training snippets for one epoch (150 steps of 16) for teacher and student",
+        name="cpu", max_length=32, train_examples=1600, batch_size=16, lr_grid=(1e-4, 2e-4), seeds=(0, 1, 2, 3, 4),
+        casts=("bfloat16",), sparsities=(0.5, 0.75), recovery_steps=20,
+        notes=("1,600 of the 9,181 training snippets for one epoch (100 steps of 16) for teacher and student; "
+               "32 tokens (the median snippet has 26)",
                "a learning-rate grid of two values (1e-4, 2e-4), chosen on 500 validation snippets on the first "
                "seed for teacher and student (each extra value costs a teacher and a student); temperature and "
                "alpha fixed (T 2, alpha 0.5, the distill run's), not searched",
                "5 seeds; 20 recovery fine-tuning steps (320 snippets) after each pruning step, factorisation and "
-               "sharing",
-               "word embeddings frozen while training; 48 tokens",
-               "fp16 / bf16 accuracy with the weights rounded to 16 bits and float32 arithmetic (16-bit matrix "
-               "products are several times slower than fp32 on this CPU); their latency is measured on the cast "
-               "models"),
+               "sharing; sparsities 50% and 75% only",
+               "bf16 only (fp16 has the same bytes, and its 11-bit mantissa rounds the weights less than bf16's 8 "
+               "bits); its accuracy with the weights rounded to 16 bits and float32 arithmetic (16-bit matrix "
+               "products are several times slower than fp32 on this CPU), its latency on the cast model",
+               "word embeddings frozen while training"),
     ),
     # full size on a GPU: all data, a learning-rate grid, 5 seeds, longer recovery
     "gpu": CompressProfile(
