@@ -42,7 +42,7 @@ $(STAMP): requirements.txt pyproject.toml
 
 demo: $(STAMP) bubblewrap
 	$(PY) -m compresslib.course demo
-	@for run in distill tickets; do \
+	@for run in distill tickets compress; do \
 	  if $(PY) -c "import compresslib.runs.$$run" 2>/dev/null; then $(PY) -m compresslib.runs $$run --profile $(PROFILE) || exit 1; fi; \
 	done
 

@@ -2,8 +2,9 @@ r"""One cost ledger for any model: parameters, non-zero parameters, bytes as sto
 for a masked model), multiply-adds at a sequence length, latency against a baseline, accuracy.
 
 **What is counted.** The model's *stored tensors* (:func:`stored_tensors`): its parameters, plus the
-weights of quantised linear layers, which are buffers rather than parameters (the kit's
-:class:`~compresslib.quantize.QuantizedLinear`, PyTorch's dynamic int8 ``Linear``). Each tensor is
+weights of quantised linear layers and embedding tables, which are buffers rather than parameters (the
+kit's :class:`~compresslib.quantize.QuantizedLinear` and :class:`~compresslib.quantize.QuantizedEmbedding`,
+PyTorch's dynamic int8 ``Linear``). Each tensor is
 counted once however many modules use it (ALBERT-style sharing, tied weights: the same ``Parameter``
 object). Buffers that are not weights (BERT's ``position_ids``) are not counted.
 
@@ -57,7 +58,7 @@ from torch import nn
 
 from compresslib.answers import reference_answer
 from compresslib.prune.mask import Mask
-from compresslib.quantize.modules import QuantizedLinear
+from compresslib.quantize.modules import QuantizedEmbedding, QuantizedLinear
 from compresslib.training import compare_inference_times
 
 SPARSE_FORMAT = "CSR (compressed sparse rows), int32 column indices and row pointers, values at their precision"
@@ -112,23 +113,23 @@ def _torch_int8_entries(name: str, module) -> list[StoredTensor]:
     return entries
 
 
-def _quantized_linear_entry(name: str, module: QuantizedLinear) -> StoredTensor:
+def _quantized_entry(name: str, module: QuantizedLinear | QuantizedEmbedding) -> StoredTensor:
     quantized = module.quantized
     overhead = sum(t.numel() * t.element_size() for t in (quantized.scale, quantized.zero_point) if t is not None)
     return StoredTensor(f"{name}.weight", tuple(quantized.shape), quantized.bits, overhead, quantized.reads_zero())
 
 
 def stored_tensors(model: nn.Module) -> list[StoredTensor]:
-    """Every tensor ``model`` stores as weights, each once: quantised linear weights (the kit's k-bit
-    layers, PyTorch's dynamic int8 layers, named ``<module>.weight`` like the float weight they
-    replace) and the parameters (``named_parameters``, shared ones once)."""
+    """Every tensor ``model`` stores as weights, each once: quantised weights (the kit's k-bit linear
+    layers and embedding tables, PyTorch's dynamic int8 layers, named ``<module>.weight`` like the float
+    weight they replace) and the parameters (``named_parameters``, shared ones once)."""
     if not isinstance(model, nn.Module):
         raise ValueError(f"model must be an nn.Module, got {type(model).__name__}")
     dynamic_linear = _dynamic_linear_type()
     entries: list[StoredTensor] = []
     for name, module in model.named_modules():
-        if isinstance(module, QuantizedLinear):
-            entries.append(_quantized_linear_entry(name, module))
+        if isinstance(module, (QuantizedLinear, QuantizedEmbedding)):
+            entries.append(_quantized_entry(name, module))
         elif isinstance(module, dynamic_linear):
             entries.extend(_torch_int8_entries(name, module))
     for name, param in model.named_parameters():
@@ -203,7 +204,11 @@ def _check_mask(mask: Mask, tensors: dict[str, StoredTensor]) -> None:
 def sparse_bytes(model: nn.Module, mask: Mask) -> int:
     """Bytes of ``model`` as stored with the tensors ``mask`` names in CSR (int32 indices; nnz = the
     mask's kept entries, values at the tensor's precision, scales as they are) and the others dense."""
-    tensors = {t.name: t for t in stored_tensors(model)}
+    return _sparse_bytes(stored_tensors(model), mask)
+
+
+def _sparse_bytes(stored: list[StoredTensor], mask: Mask) -> int:
+    tensors = {t.name: t for t in stored}
     _check_mask(mask, tensors)
     total = 0
     for name, stored in tensors.items():
@@ -336,10 +341,10 @@ def ledger_row(name: str, model: nn.Module, *, seq_len: int = 64, mask: Mask | N
         name=name,
         parameters=sum(t.numel for t in tensors),
         nonzero_parameters=sum(t.nonzero for t in tensors),
-        bytes=int(count_bytes(model)),
+        bytes=sum(t.nbytes for t in tensors) if count_bytes is model_bytes else int(count_bytes(model)),
         multiply_adds=count_multiply_adds(model, None if inputs is not None else seq_len, inputs=inputs),
         seq_len=seq_len,
-        bytes_sparse=None if mask is None else sparse_bytes(model, mask),
+        bytes_sparse=None if mask is None else _sparse_bytes(tensors, mask),
         latency_s=None if latency is None else float(latency[0]),
         speedup=None if latency is None else float(latency[1]),
         accuracy=None if accuracy is None else float(accuracy),

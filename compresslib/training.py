@@ -244,14 +244,16 @@ def fit(
 
 
 @torch.no_grad()
-def predict_logits(model: nn.Module, loader, *, device: torch.device | None = None, desc="predicting") -> torch.Tensor:
-    """The model's logits over a non-shuffled loader, in eval mode, as float32 on the CPU."""
+def predict_logits(model: nn.Module, loader, *, device: torch.device | None = None, desc="predicting",
+                   amp: bool = True) -> torch.Tensor:
+    """The model's logits over a non-shuffled loader, in eval mode, as float32 on the CPU. ``amp=False``
+    runs the model at its own precision on CUDA too, instead of under bf16 autocast."""
     device = device or next(model.parameters()).device
     model.eval()
     out = []
     for batch in tqdm(loader, desc=desc, leave=False, mininterval=1.0):
         batch = {k: v.to(device) for k, v in batch.items()}
-        with autocast(device):
+        with autocast(device) if amp else contextlib.nullcontext():
             out.append(logits_of(model(**model_inputs(batch))).float().cpu())
     return torch.cat(out)
 

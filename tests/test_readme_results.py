@@ -78,3 +78,31 @@ def test_a_notebook_paragraph_is_the_runs_evidence_as_markdown_comment_lines(sto
     assert "Which layers" in body and "Retention" in body and "Label-scarce" in body
     with pytest.raises(ValueError, match="notebook is one of"):
         distill.notebook_evidence(results, "03")
+
+
+def test_a_changed_compress_accuracy_moves_the_frontier_in_its_section_only(stored):
+    """The compression section is computed from the per-seed accuracies: a student int8 made the most accurate
+    model enters the Pareto frontier and wins the budgets it fits, and only that section changes."""
+    text = paths.readme().read_text(encoding="utf-8")
+    results = json.loads(paths.results_json(stored / "compress").read_text())
+    changed = copy.deepcopy(results)
+    best = max(r["test_accuracy"] for runs in results["runs"].values() for variants in runs.values() for r in variants)
+    for run in changed["runs"]["student"]["int8"]:
+        run["test_accuracy"] = min(1.0, best + 0.05)
+    changed.update(readme.run_of("compress").summarise(changed))
+    assert "student int8" in changed["frontier"] and "student int8" not in results["frontier"]
+    paths.results_json(stored / "compress").write_text(json.dumps(changed))
+    rendered = readme.render(text, results_folder=lambda run: stored / run)
+    before, after = text.splitlines(), rendered.splitlines()
+    start, end = before.index("<!-- results:compress -->"), before.index("<!-- /results:compress -->")
+    assert before[:start] == after[:start] and before[end:] == after[after.index("<!-- /results:compress -->"):]
+    section = "\n".join(after[start:after.index("<!-- /results:compress -->")])
+    assert "the most accurate is student int8" in section
+    assert f"majority class scores {100 * results['majority_class']['test']:.1f}%" in section
+
+
+def test_the_compress_section_links_files_that_exist():
+    results = json.loads(paths.results_json(paths.docs_results("compress")).read_text())
+    for name in ["results.json", "results.md", *results["figures"]]:
+        assert (paths.docs_results("compress") / name).stat().st_size > 0
+    assert "docs/results/compress/frontier.png" in paths.readme().read_text(encoding="utf-8")

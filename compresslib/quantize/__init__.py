@@ -8,11 +8,14 @@ stored packed, PyTorch's dynamic int8 with int8 CPU kernels, and fp16 / bf16 cas
 
 from compresslib.quantize.modules import (
     CAST_DTYPES,
+    QuantizedEmbedding,
     QuantizedLinear,
     cast,
     dynamic_int8,
     fake_quantize_linears,
     quantize_linears,
+    quantize_word_embeddings,
+    round_weights,
 )
 from compresslib.quantize.packing import pack_codes, unpack_codes
 from compresslib.quantize.uniform import (
@@ -29,7 +32,8 @@ from compresslib.quantize.uniform import (
 )
 
 __all__ = [
-    "CAST_DTYPES", "MAX_BITS", "MIN_BITS", "QuantizedLinear", "QuantizedTensor", "cast", "check_bits", "code_range",
+    "CAST_DTYPES", "MAX_BITS", "MIN_BITS", "QuantizedEmbedding", "QuantizedLinear", "QuantizedTensor", "cast", "check_bits", "code_range",
     "dequantize", "dequantize_per_channel", "dynamic_int8", "fake_quantize", "fake_quantize_linears", "pack_codes",
-    "quantize", "quantize_linears", "quantize_per_channel", "unpack_codes",
+    "quantize", "quantize_linears", "quantize_per_channel", "quantize_word_embeddings", "round_weights",
+    "unpack_codes",
 ]

@@ -1,4 +1,4 @@
-"""``python -m compresslib.runs {distill,tickets} --profile quick|cpu|gpu [--out DIR] [--help]``, and
+"""``python -m compresslib.runs {distill,tickets,compress} --profile quick|cpu|gpu [--out DIR] [--help]``, and
 ``python -m compresslib.runs readme [--check]`` / ``publish <run> --profile cpu`` for the README's results."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from compresslib.runs import readme
 RUNS = {
     "distill": "compresslib.runs.distill",
     "tickets": "compresslib.runs.tickets",
+    "compress": "compresslib.runs.compress",
 }
 README_COMMANDS = ("readme", "publish")
 

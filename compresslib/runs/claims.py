@@ -19,6 +19,8 @@ from compresslib import stats
 NEGATIONS = {
     "beats": "does not beat",
     "is at least as good as": "is not shown to be at least as good as",
+    # a and b are accuracy changes under a compression (compressed - uncompressed): higher = loses less
+    "loses less than": "is not shown to lose less than",
 }
 
 

@@ -86,3 +86,35 @@ def tuning_json(folder, lr: float, steps: int, seed: int) -> Path: return Path(f
 
 
 def costs_json(folder) -> Path: return Path(folder) / "inference_costs.json"
+
+
+def heads_json(folder) -> Path: return Path(folder) / "heads.json"
+
+
+# --- compression parts
+
+
+def base_dir(folder, seed: int, role: str, lr: float) -> Path: return seed_dir(folder, seed) / f"{role}_lr{lr:g}"
+
+
+def base_json(folder, seed: int, role: str, lr: float) -> Path: return seed_dir(folder, seed) / f"{role}_lr{lr:g}.json"
+
+
+def teacher_logits(folder, seed: int) -> Path: return seed_dir(folder, seed) / "teacher_logits.pt"
+
+
+def variant_json(folder, seed: int, role: str, variant: str) -> Path: return seed_dir(folder, seed) / role / f"{slug(variant)}.json"
+
+
+def pruned_state(folder, seed: int, role: str, sparsity: float) -> Path:
+    return seed_dir(folder, seed) / role / f"pruned{round(1000 * sparsity):04d}.safetensors"
+
+
+def pruned_mask(folder, seed: int, role: str, sparsity: float) -> Path:
+    return seed_dir(folder, seed) / role / f"pruned{round(1000 * sparsity):04d}.mask.safetensors"
+
+
+def selection_json(folder, role: str) -> Path: return Path(folder) / f"selection_{role}.json"
+
+
+def latency_json(folder) -> Path: return Path(folder) / "latency.json"

@@ -29,7 +29,8 @@ from pathlib import Path
 from compresslib.files import read_json, write_text
 from compresslib.runs import paths
 
-RUN_MODULES = {"distill": "compresslib.runs.distill", "tickets": "compresslib.runs.tickets"}
+RUN_MODULES = {"distill": "compresslib.runs.distill", "tickets": "compresslib.runs.tickets",
+               "compress": "compresslib.runs.compress"}
 NOTEBOOKS = {  # notebook sources whose "What the evidence shows" paragraph is generated: path -> run
     "solutions/01_soft_targets/01_soft_targets.py": "distill",
     "solutions/02_distilbert_student/02_distilbert_student.py": "distill",

@@ -204,3 +204,39 @@ def accuracy_vs_labels(curves: Mapping[str, Mapping[int, Mapping]], path, *, tit
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
     return _save(fig, path)
+
+
+def accuracy_vs_bytes(points: Sequence[Mapping], path, *, title: str, majority: float | None, front: Sequence[str] = (),
+                      ylabel: str = "test accuracy (%)", xlabel: str = "bytes as stored (MB, log scale)") -> Figure:
+    """The frontier plot: one point per model (``{"name", "label", "bytes", "mean", "std", "group", "kind"}``),
+    accuracy against bytes on a log axis with error bars of one sample std over seeds; one colour per
+    ``group`` (e.g. the base model), one marker per ``kind`` (the technique); the names in ``front`` (the
+    Pareto frontier, by increasing bytes) joined by a dashed line, which joins measured points only; the
+    majority class as a dotted line. Each point is annotated with its ``label``."""
+    fig, ax = _new_axes((8.4, 5.6))
+    groups = list(dict.fromkeys(p["group"] for p in points))
+    kinds = list(dict.fromkeys(p["kind"] for p in points))
+    markers = "o^sDvP*Xh<>"
+    for p in points:
+        color = f"C{groups.index(p['group'])}"
+        marker = markers[kinds.index(p["kind"]) % len(markers)]
+        ax.errorbar([p["bytes"] / 1e6], [100 * p["mean"]], yerr=[100 * (p["std"] or 0.0)], marker=marker, color=color,
+                    ms=6, capsize=2, ls="none", alpha=0.9)
+        ax.annotate(p["label"], (p["bytes"] / 1e6, 100 * p["mean"]), fontsize=5.5, xytext=(3, 3),
+                    textcoords="offset points", color=color)
+    by_name = {p["name"]: p for p in points}
+    if front:
+        ax.plot([by_name[n]["bytes"] / 1e6 for n in front], [100 * by_name[n]["mean"] for n in front], color="grey",
+                ls="--", lw=1, label="Pareto frontier (no model smaller and more accurate)")
+    for g, group in enumerate(groups):
+        ax.plot([], [], color=f"C{g}", marker="o", ls="none", label=group)
+    for k, kind in enumerate(kinds):
+        ax.plot([], [], color="black", marker=markers[k % len(markers)], ls="none", label=kind, alpha=0.6)
+    _majority(ax, majority)
+    ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=6.5, loc="lower right", ncol=2)
+    return _save(fig, path)
