@@ -12,8 +12,9 @@ PROFILE ?= quick
 # Grading runs each submission in a bubblewrap sandbox (compresslib/grading/sandbox.py): the Debian/Ubuntu
 # package `bubblewrap`, installed where missing (as root, or through sudo).
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+ROOT_USER := $(filter 0,$(shell id -u))
 
-.PHONY: help install bubblewrap demo test reference release lab bench clean-grading
+.PHONY: help install bubblewrap chromium demo test reference release lab bench clean-grading
 
 help:
 	@echo "make demo       release notebook(s), autograde the example submissions, run the quick reference runs"
@@ -39,14 +40,23 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
 
-demo: $(STAMP)
+demo: $(STAMP) bubblewrap
 	$(PY) -m compresslib.course demo
 	@for run in distill tickets; do \
 	  if $(PY) -c "import compresslib.runs.$$run" 2>/dev/null; then $(PY) -m compresslib.runs $$run --profile $(PROFILE) || exit 1; fi; \
 	done
 
-test: $(STAMP) bubblewrap
+test: $(STAMP) bubblewrap chromium
 	$(PY) -m pytest -q
+
+# The browser test drives Debian's chromium (a browser download cannot work offline): installed here where
+# missing, when we are root with apt-get; elsewhere the test is skipped, except in CI, where it fails.
+chromium:
+	@if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then \
+	  if [ -n "$(ROOT_USER)" ] && command -v apt-get >/dev/null; then \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	  else echo "No chromium, and no apt-get as root to install it: the browser test will be skipped (apt-get install chromium)."; fi; \
+	fi
 
 reference: $(STAMP)
 	$(MAKE) demo PROFILE=cpu
@@ -56,7 +66,8 @@ release: $(STAMP)
 	$(PY) -m compresslib.course release
 
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab notebooks/
+	@if [ -n "$(ROOT_USER)" ]; then echo "WARNING: you are root, so JupyterLab starts with --allow-root. Fine in a container or a CI job; on a shared machine run it as a normal user." >&2; fi
+	$(VENV)/bin/jupyter lab notebooks/ $(if $(ROOT_USER),--allow-root)
 
 bench: $(STAMP)
 	$(PY) bench/bench_course.py

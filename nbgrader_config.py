@@ -16,7 +16,7 @@ from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPrep
 from nbconvert.preprocessors.sanitize import SanitizeHTML
 from nbgrader.preprocessors import AssignLatePenalties, CheckCellMetadata, GetGrades, IgnorePattern, LimitOutput, SaveAutoGrades
 
-from compresslib.grading.nbgrader_plugins import SandboxedExecute, ScoreCaptures
+from compresslib.grading.nbgrader_plugins import SANITIZE_PREPROCESSORS, SandboxedExecute, ScoreCaptures
 
 c = get_config()  # noqa: F821  (nbgrader injects get_config)
 
@@ -35,7 +35,9 @@ c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedb
 c.OverwriteCells.add_missing_cells = True
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 
-# Grading: the sandbox executes, the kit's scorer decides (see the docstring).
+# Grading: cell metadata restored from the gradebook, the sandbox executes, the kit's scorer decides
+# (see the docstring).
+c.Autograde.sanitize_preprocessors = SANITIZE_PREPROCESSORS
 c.Autograde.autograde_preprocessors = [SandboxedExecute, ScoreCaptures, IgnorePattern, ClearMetadataPreprocessor,
                                        LimitOutput, SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
 c.SandboxedExecute.cell_timeout = 120

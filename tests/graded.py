@@ -14,7 +14,12 @@ from pathlib import Path
 
 from compresslib.capture import run_harness
 from compresslib.capture.stand_ins import set_transport
-from compresslib.course.notebooks import from_source, grade_id, solution_code, source_path
+from compresslib.course.notebooks import (
+    from_source,
+    grade_id,
+    solution_code,
+    source_path,
+)
 from compresslib.grading.fixtures import hidden_inputs, load_fixture
 from compresslib.grading.judging import Verdict, score_report
 from compresslib.grading.oracle import answer, scope

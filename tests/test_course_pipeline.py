@@ -1,44 +1,40 @@
-"""The graded notebooks through real nbgrader: the solution gets full marks, the blank release zero,
-each catalogued wrong answer loses the points of the test that targets it with a message naming the
-mistake, tampered tests are restored, and the release in the repository is what nbgrader makes."""
+"""The graded notebooks through the real grading path: ``grade_class`` (sandboxed execution in a pool of
+2 workers, nbgrader's autograde with the kit's scorer, feedback, grades.csv) in a fresh course released
+by ``nbgrader generate_assignment``.
+
+Each assignment's submissions are graded in ONE ``grade_class`` call: the complete example (full marks),
+the blank release (zero on every cell), the tampered example (graded with the original tests), one
+submission per catalogued wrong answer (loses exactly its test's points, feedback names the mistake,
+no other cell loses points) and a malformed file (reported, the others unaffected). Then a rerun skips
+everything already graded and ``regrade`` grades one submission again.
+"""
 
 from __future__ import annotations
 
-import os
+import json
 import re
-import shutil
-from pathlib import Path
+import runpy
+import subprocess
+import sys
+import time
 
 import nbformat
 import pytest
 
 from compresslib.course import nbgrader_steps as steps
 from compresslib.course.examples import example_submissions, wrong_answers, wrong_submission
-from compresslib.course.notebooks import fill_release, grade_id, read_notebook, release_path, solution_path
-from compresslib.course.pipeline import grade_all, score_table
+from compresslib.course.grade import grade_class
+from compresslib.course.notebooks import fill_release, read_notebook, release_path, solution_path
+from compresslib.grading.sandbox import availability
+from course_kit import (ROOT, autograded, cell_scores, cell_text, feedback_path, feedback_text, graded_assignments,
+                        graded_points, new_course, write_submission)
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not availability(), reason=f"cannot sandbox here: {availability().reason}")]
 
-ROOT = Path(__file__).resolve().parents[1]
-ASSIGNMENTS = sorted(p.parent.name for p in (ROOT / "solutions").glob("*/wrong_answers.py"))
+ASSIGNMENTS = graded_assignments()
 CASES = [(a, name) for a in ASSIGNMENTS for name in wrong_answers(ROOT, a)]
-
-
-@pytest.fixture(scope="module")
-def course(tmp_path_factory):
-    """A fresh course directory: the config and solutions of this repository, released by nbgrader."""
-    root = tmp_path_factory.mktemp("course")
-    shutil.copy(ROOT / "nbgrader_config.py", root)
-    shutil.copytree(ROOT / "solutions", root / "solutions", ignore=shutil.ignore_patterns("__pycache__"))
-    for assignment in ASSIGNMENTS:
-        steps.generate_assignment(root, assignment)
-    return root
-
-
-def _write(root: Path, student: str, assignment: str, nb) -> None:
-    folder = steps.submission_dir(root, student, assignment)
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{assignment}.ipynb").write_text(nb if isinstance(nb, str) else nbformat.writes(nb))
+EXAMPLES = ("complete", "blank", "tampered", "malformed")
 
 
 def _student(name: str) -> str:
@@ -46,34 +42,29 @@ def _student(name: str) -> str:
 
 
 @pytest.fixture(scope="module")
+def course(tmp_path_factory):
+    return new_course(tmp_path_factory.mktemp("course"), ASSIGNMENTS)
+
+
+@pytest.fixture(scope="module")
 def graded(course):
-    """Autograde, in one nbgrader run per assignment: the complete and blank examples, the tampered one,
-    and one submission per catalogued wrong answer. Notebooks read COMPRESSLIB_PROFILE=tiny so that
-    their (ungraded) training demos stay short."""
-    os.environ["COMPRESSLIB_PROFILE"] = "tiny"
-    results = {}
+    """Every submission of an assignment graded in one grade_class call with 2 workers; the wall time
+    of each call is printed (run with -s to see it)."""
+    reports = {}
     for assignment in ASSIGNMENTS:
         examples = example_submissions(course, assignment)
-        for name in ("complete", "blank", "tampered"):
+        for name in EXAMPLES:
             if name in examples:
-                _write(course, name, assignment, examples[name])
+                write_submission(course, name, assignment, examples[name])
         for name in wrong_answers(course, assignment):
-            _write(course, _student(name), assignment, wrong_submission(course, assignment, name))
-        steps.nbgrader(course, "autograde", assignment, "--force")
-        results[assignment] = steps.scores(course, assignment)
-    return results
-
-
-def _test_cells(root: Path, assignment: str) -> dict[str, float]:
-    solution = read_notebook(solution_path(root, assignment))
-    return {grade_id(c): c.metadata.nbgrader["points"] for c in solution.cells
-            if c.get("metadata", {}).get("nbgrader", {}).get("grade")}
-
-
-def _feedback(root: Path, student: str, assignment: str, test: str) -> str:
-    nb = read_notebook(steps.autograded_dir(root, student, assignment) / f"{assignment}.ipynb")
-    cell = next(c for c in nb.cells if grade_id(c) == test)
-    return "\n".join(o.get("evalue", "") + "".join(o.get("traceback", [])) + o.get("text", "") for o in cell.outputs)
+            write_submission(course, _student(name), assignment, wrong_submission(course, assignment, name))
+        started = time.perf_counter()
+        report = grade_class(course, assignment, workers=2, progress=False)
+        seconds = time.perf_counter() - started
+        print(f"\n[timing] grade_class {assignment}: {len(report.outcomes)} submissions in {seconds:.1f} s "
+              f"({seconds / len(report.outcomes):.1f} s each, 2 workers)")
+        reports[assignment] = report
+    return reports
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
@@ -86,9 +77,18 @@ def test_release_in_repository_is_what_nbgrader_generates(course, assignment):
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
-def test_release_has_no_solutions_or_hidden_tests(assignment):
+def test_release_holds_no_solution_or_hidden_test(assignment):
+    """No solution region, no hidden test (the capture line), and no line of any solution's code."""
     text = release_path(ROOT, assignment).read_text()
-    assert "BEGIN SOLUTION" not in text and "BEGIN HIDDEN TESTS" not in text and "grading.check_" not in text
+    for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "compresslib.capture", "capture("):
+        assert marker not in text, f"the release of {assignment} holds {marker!r}"
+    release = read_notebook(release_path(ROOT, assignment))
+    sources = "\n".join(c.source for c in release.cells)
+    for cell in read_notebook(solution_path(ROOT, assignment)).cells:
+        for region in re.findall(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", cell.source, re.S):
+            for line in region.splitlines():
+                if len(line.strip()) > 12:  # long enough to be an answer, not a bare `return x`
+                    assert line.strip() not in sources, f"the release of {assignment} holds solution code {line!r}"
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
@@ -109,61 +109,106 @@ def test_shipped_examples_match_the_release(assignment):
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
-def test_solution_gets_full_marks(course, graded, assignment):
-    result = graded[assignment]["complete"]
-    assert result.score == result.max_score == sum(_test_cells(course, assignment).values())
+def test_complete_example_gets_full_marks(course, graded, assignment):
+    points = graded_points(course, assignment)
+    assert graded[assignment].outcomes["complete"].status == "graded"
+    assert cell_scores(course, assignment, "complete") == points
+    assert graded[assignment].outcomes["complete"].score == sum(points.values())
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_blank_release_gets_zero_on_every_cell(course, graded, assignment):
-    result = graded[assignment]["blank"]
-    assert set(result.cells) == set(_test_cells(course, assignment))
-    assert all(cell.score == 0 for cell in result.cells.values()), score_table(course, assignment)
+    scores = cell_scores(course, assignment, "blank")
+    assert set(scores) == set(graded_points(course, assignment)) and set(scores.values()) == {0.0}, scores
+    assert "not answered yet" in feedback_text(course, "blank", assignment)
 
 
 @pytest.mark.parametrize(("assignment", "name"), CASES)
-def test_wrong_answer_loses_the_points_of_its_test(course, graded, assignment, name):
+def test_wrong_answer_loses_exactly_its_tests_points(course, graded, assignment, name):
     entry = wrong_answers(course, assignment)[name]
-    result = graded[assignment][_student(name)]
-    target = result.cells[entry["test"]]
-    assert target.max_score > 0 and target.score == 0, f"{name}: {entry['test']} kept {target.score} points"
-    message = _feedback(course, _student(name), assignment, entry["test"])
-    assert re.search(entry["message"], message), f"{name}: feedback does not name the mistake:\n{message[-800:]}"
-    # Graded alone: the other cells keep their points.
-    others = {k: v.score for k, v in result.cells.items() if k != entry["test"] and v.score < v.max_score}
-    assert not others, f"{name} also cost points in {others}"
+    student = _student(name)
+    expected = {**graded_points(course, assignment), entry["test"]: 0.0}
+    assert cell_scores(course, assignment, student) == expected, f"{name}: not only {entry['test']} lost points"
+    page = feedback_text(course, student, assignment)
+    assert re.search(entry["message"], page), f"{name}: the feedback page does not name the mistake"
+    assert re.search(entry["message"], cell_text(autograded(course, student, assignment), entry["test"]))
 
 
-def test_tampered_submission_is_graded_with_the_original_tests(course, graded):
-    assignment = "01_soft_targets"
-    result = graded[assignment]["tampered"]
-    catalog = wrong_answers(course, assignment)
-    edited = catalog["t2_factor_dropped"]["test"]
-    assert result.cells[edited].score == 0, "the edited test cell was not replaced by the original"
-    deleted = [c for c in _test_cells(course, assignment) if c not in {edited, "test_combined_loss", "test_kd_step"}]
-    for test in deleted:
-        assert test in result.cells and result.cells[test].score == 0, "the deleted test cell was not restored"
-    assert result.cells["test_combined_loss"].score == result.cells["test_combined_loss"].max_score
-    assert "drop the T^2 factor" in _feedback(course, "tampered", assignment, edited)
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_tampered_example_is_graded_with_the_original_tests(course, graded, assignment):
+    """The tampered example hides a mistake by editing its test cell to ``pass`` and deletes the test cell
+    of a second mistake: both test cells are restored, so exactly those two tests lose their points."""
+    catalog = runpy.run_path(str(course / "solutions" / assignment / "wrong_answers.py"))
+    if not catalog.get("EXAMPLE_MISTAKE"):
+        pytest.skip(f"{assignment} has no EXAMPLE_MISTAKE")
+    entries = catalog["WRONG_ANSWERS"]
+    first = entries[catalog["EXAMPLE_MISTAKE"]]
+    second = next((e for e in entries.values() if e["test"] != first["test"] and e["cell"] != first["cell"]), None)
+    lost = {first["test"]} | ({second["test"]} if second else set())
+    expected = {t: (0.0 if t in lost else p) for t, p in graded_points(course, assignment).items()}
+    assert cell_scores(course, assignment, "tampered") == expected
+    assert re.search(first["message"], feedback_text(course, "tampered", assignment))
 
 
-def test_rerun_skips_graded_submissions_and_reports_malformed_ones(course, graded):
-    assignment = "01_soft_targets"
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_malformed_notebook_is_reported_and_the_others_graded(course, graded, assignment):
+    report = graded[assignment]
+    assert report.outcomes["malformed"].status == "failed"
+    assert "not a valid notebook" in report.outcomes["malformed"].error
+    assert "malformed" not in steps.scores(course, assignment)
+    others = {s for s, o in report.outcomes.items() if s != "malformed"}
+    assert others == set(report.by_status("graded")), {s: o.error for s, o in report.outcomes.items()}
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_feedback_and_grades_csv_are_written(course, graded, assignment):
+    graded_students = graded[assignment].by_status("graded")
+    for student in graded_students:
+        page = feedback_path(course, student, assignment)
+        assert page.exists(), f"no feedback for {student}"
+    rows = (course / "grades.csv").read_text().splitlines()
+    header = rows[0].split(",")
+    for student in graded_students:
+        row = next(r.split(",") for r in rows[1:] if r.split(",")[header.index("assignment")] == assignment
+                   and r.split(",")[header.index("student_id")] == student)
+        assert float(row[header.index("score")]) == graded[assignment].outcomes[student].score
+
+
+def test_rerun_skips_graded_submissions_and_regrade_grades_one_again(course, graded):
+    assignment = ASSIGNMENTS[0]
     before = steps.scores(course, assignment)
-    _write(course, "malformed", assignment, example_submissions(course, assignment)["malformed"])
-    report = grade_all(course, assignment, ["complete", "blank", "malformed"], feedback=False)
-    assert report.skipped == ["complete", "blank"] and report.graded == []
-    assert "malformed" in report.failed and "not a valid notebook" in report.failed["malformed"]
+    feedback = feedback_path(course, "complete", assignment).stat().st_mtime_ns
+    rerun = grade_class(course, assignment, workers=2, progress=False, feedback=False)
+    assert rerun.by_status("graded") == [] and rerun.by_status("failed") == ["malformed"]
+    assert set(rerun.by_status("skipped")) == set(before)
+    again = grade_class(course, assignment, workers=2, progress=False, regrade=["complete"])
+    assert again.by_status("graded") == ["complete"] and "blank" in again.by_status("skipped")
     after = steps.scores(course, assignment)
     assert {s: r.score for s, r in after.items()} == {s: r.score for s, r in before.items()}
+    assert feedback_path(course, "complete", assignment).stat().st_mtime_ns > feedback
 
 
-def test_feedback_and_export(course, graded):
-    assignment = "01_soft_targets"
-    folder = steps.generate_feedback(course, assignment, "complete")
-    assert (folder / f"{assignment}.html").exists()
-    grades = steps.export_grades(course).read_text()
-    assert "complete" in grades and "blank" in grades
+def test_dask_scheduler_gives_the_process_pools_scores(course, graded):
+    """``grade --scheduler`` on a distributed.LocalCluster (2 worker processes, 1 thread each), through the
+    command line: the same code path, the kit shipped to the workers as an archive, the same scores."""
+    distributed = pytest.importorskip("distributed")
+    assignment = ASSIGNMENTS[0]
+    first_mistake = sorted(wrong_answers(ROOT, assignment))[0]
+    students = ["complete", "blank", "tampered", _student(first_mistake)]
+    before = {s: cell_scores(course, assignment, s) for s in students}
+    started = time.perf_counter()
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        command = [sys.executable, "-m", "compresslib.course", "grade", assignment, "--root", str(course),
+                   "--scheduler", cluster.scheduler_address, *[f"--student={s}" for s in students],
+                   *[f"--regrade={s}" for s in students]]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=1800)
+    print(f"\n[timing] grade --scheduler (LocalCluster, 2 workers): {len(students)} submissions in "
+          f"{time.perf_counter() - started:.1f} s")
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    report = json.loads((course / "build" / f"grading-report-{assignment}.json").read_text())
+    assert report["executor"].startswith("dask (tcp://")
+    assert {s: o["status"] for s, o in report["outcomes"].items()} == dict.fromkeys(students, "graded")
+    assert {s: cell_scores(course, assignment, s) for s in students} == before
 
 
 def test_fill_release_rejects_unknown_cells():

@@ -232,6 +232,65 @@ def test_course_folder_and_network_stay_out_of_reach(kit, tmp_path):
     assert events == [] and course.snapshot() == before
 
 
+def test_a_message_over_the_limit_becomes_a_note_and_later_cells_keep_their_outputs(kit):
+    """One display bigger than the client accepts (a large image or table) used to make zmq cut the
+    connection: every later cell lost its outputs, hidden-test reports included. Now the kernel sends a note."""
+    policy = ExecutionPolicy(cell_timeout=30, message_bytes=1 << 20, cell_output_bytes=1 << 20)
+    result = execute_notebook(notebook(
+        "from IPython.display import display\ndisplay({'text/plain': 'y' * 3_000_000}, raw=True)",
+        "import sys\nraise ValueError('v' * 3_000_000)",
+        "print('after')",
+        f"display({{'{CAPTURE_MIME}': {{'values': [1.5]}}}}, raw=True)",
+    ), kit, policy=policy)
+    assert statuses(result) == ["ok", "error", "ok", "ok"]
+    assert "display_data message of" in texts(result, 0) and "was not sent" in texts(result, 0)
+    assert "after" in texts(result, 2)
+    assert result.notebook.cells[3].outputs[0].data[CAPTURE_MIME] == {"values": [1.5]}
+
+
+def test_outputs_that_are_not_mime_bundles_are_dropped_and_counted(kit):
+    """A non-string text/plain or image, and JSON nested 500 deep: dropped (they made the notebook invalid or
+    unwritable, failing the whole submission on the trusted side); the notebook validates and writes."""
+    deep = "x = []\ny = x\nfor _ in range(500):\n    y.append([]); y = y[0]\n"
+    result = execute_notebook(notebook(
+        "from IPython.display import display\ndisplay({'text/plain': 5, 'image/png': {'a': 1}}, raw=True)",
+        deep + "display({'application/json': {'a': x}, 'text/plain': 'deep'}, raw=True)",
+        "display({'application/json': {'a': [1, {'b': 2}]}, 'text/plain': 'fine'}, raw=True)",
+    ), kit, policy=FAST)
+    assert statuses(result) == ["ok", "ok", "ok"]
+    for position in (0, 1):
+        kept = [o for o in result.notebook.cells[position].outputs if GRADER_NOTE not in o.get("metadata", {})]
+        assert kept == [] and result.cells[position].dropped_bytes > 0
+    assert result.notebook.cells[2].outputs[0].data["application/json"] == {"a": [1, {"b": 2}]}
+    nbformat.validate(nbformat.reads(nbformat.writes(result.notebook), as_version=4))
+
+
+class _RecordingOracle:
+    """Answers every stdin request with ``yes``, recording which cells asked for a handler."""
+
+    def __init__(self):
+        self.asked = []
+
+    def handler(self, grade_id, earlier):
+        self.asked.append((grade_id, sorted(earlier)))
+        return lambda prompt: "yes"
+
+
+def test_stdin_is_offered_only_to_graded_test_cells_which_see_the_tests_before_them(kit):
+    """The oracle's handler is asked for graded test cells only (not a solution cell carrying a test's
+    grade id, not a plain cell), with the grade ids of the graded cells above; other cells get no stdin."""
+    nb = notebook("print(input('a? '))", "print(input('b? '))", "print(input('c? '))", "print(input('d? '))")
+    metadata = [None, {"grade": True, "grade_id": "test_a"}, {"grade": False, "solution": True, "grade_id": "test_b"},
+                {"grade": True, "grade_id": "test_b"}]
+    for cell, meta in zip(nb.cells, metadata):
+        cell.metadata["nbgrader"] = meta or {}
+    oracle = _RecordingOracle()
+    result = execute_notebook(nb, kit, policy=FAST, oracle=oracle)
+    assert statuses(result) == ["error", "ok", "error", "ok"]
+    assert oracle.asked == [("test_a", []), ("test_b", ["test_a"])]
+    assert "yes" in texts(result, 1) and "yes" in texts(result, 3)
+
+
 def test_empty_cells_are_skipped_and_the_time_budget_stops_the_rest(kit):
     """An empty cell is ``skipped``; past the notebook's wall budget the remaining cells are ``not_run``."""
     nb = notebook("x = 1", "   ", "import time\ntime.sleep(10)", "print(x)")

@@ -1,47 +1,68 @@
-"""Held-out wrong answers (``tests/mutants/<assignment>.py``, plausible mistakes outside each notebook's
-catalog) must each lose at least one hidden test: how well the hidden tests generalise beyond the
-mistakes they were written against. Generic over every file in ``tests/mutants/``; in-process."""
+"""Held-out wrong answers lose points: every entry of every ``tests/mutants/<assignment>.py`` (plausible
+wrong answers written outside the assignment's catalog, the catalog's entry format: ``cell``, ``code``)
+is graded in-process like a submission (``graded.grade_all``: harness, JSON, trusted judge) and must
+fail at least one hidden test. The catalog tests prove that the mistakes the judges were built for are
+caught; this corpus measures whether the hidden tests catch what they were not built for.
 
-import ast
+The answers run on top of the notebook's own setup (its code cells above the first answer cell), as in
+a student's kernel.
+"""
+
+import functools
 import importlib.util
 from pathlib import Path
 
 import pytest
 from graded import ROOT, grade_all, solution_namespace
 
+from compresslib.capture import GRADER_SKIP_TAG
+from compresslib.course.examples import wrong_answers
 from compresslib.course.notebooks import from_source, source_path
 
-MUTANTS_DIR = Path(__file__).parent / "mutants"
+MUTANTS_DIR = Path(__file__).resolve().parent / "mutants"
 
 
-def corpus(path: Path) -> dict:
-    """The entries of one mutant file (``MUTANTS``, or a catalog-style ``WRONG_ANSWERS``)."""
-    spec = importlib.util.spec_from_file_location(f"mutants_{path.stem}", path)
+@functools.cache
+def mutants(assignment: str) -> dict:
+    """``MUTANTS`` of ``tests/mutants/<assignment>.py``."""
+    path = MUTANTS_DIR / f"{assignment}.py"
+    spec = importlib.util.spec_from_file_location(f"mutants_{assignment}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return getattr(module, "MUTANTS", None) or getattr(module, "WRONG_ANSWERS", {})
+    return module.MUTANTS
 
 
-def notebook_imports(assignment: str) -> dict:
-    """The import statements of the notebook's code cells before its first solution cell, executed: the
-    names the solution cells rely on (torch, nn, F, ...), without running any setup work."""
+@functools.cache
+def _setup(assignment: str) -> tuple:
     namespace: dict = {}
     for cell in from_source(source_path(ROOT, assignment)).cells:
-        if cell.get("metadata", {}).get("nbgrader", {}).get("solution"):
+        metadata = cell.get("metadata", {})
+        if metadata.get("nbgrader", {}).get("solution"):
             break
-        if cell.cell_type == "code":
-            tree = ast.parse(cell.source)
-            imports = [node for node in tree.body if isinstance(node, ast.Import | ast.ImportFrom)]
-            exec(compile(ast.Module(body=imports, type_ignores=[]), f"<{assignment} imports>", "exec"), namespace)
-    return namespace
+        if cell.cell_type == "code" and GRADER_SKIP_TAG not in metadata.get("tags", []):
+            exec(cell.source, namespace)
+    return tuple(namespace.items())
 
 
-ENTRIES = [(path.stem, name) for path in sorted(MUTANTS_DIR.glob("*.py")) for name in sorted(corpus(path))]
+def setup_namespace(assignment: str) -> dict:
+    """What a student's kernel holds when the first answer cell runs: the notebook's code cells above it."""
+    return dict(_setup(assignment))
 
 
-@pytest.mark.parametrize(("assignment", "name"), ENTRIES)
-def test_each_held_out_wrong_answer_fails_a_hidden_test(assignment, name):
-    entry = corpus(MUTANTS_DIR / f"{assignment}.py")[name]
-    namespace = solution_namespace(assignment, notebook_imports(assignment), {entry["cell"]: entry["code"]})
+ASSIGNMENTS = sorted(p.stem for p in MUTANTS_DIR.glob("*.py"))
+CASES = [(assignment, name) for assignment in ASSIGNMENTS for name in mutants(assignment)]
+
+
+@pytest.mark.parametrize(("assignment", "name"), CASES, ids=[f"{a}-{n}" for a, n in CASES])
+def test_each_held_out_mutant_loses_points(assignment, name):
+    entry = mutants(assignment)[name]
+    namespace = solution_namespace(assignment, setup_namespace(assignment), {entry["cell"]: entry["code"]})
     verdicts = grade_all(assignment, namespace)
-    assert any(not verdict.passed for verdict in verdicts.values()), f"{name} kept full marks"
+    assert not all(v.passed for v in verdicts.values()), f"{assignment}/{name} kept full marks"
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_the_held_out_mutants_are_outside_the_catalog(assignment):
+    catalogued = {" ".join(e["code"].split()) for e in wrong_answers(ROOT, assignment).values()}
+    held_out = {name for name, e in mutants(assignment).items() if " ".join(e["code"].split()) in catalogued}
+    assert not held_out, f"these mutants are catalogued wrong answers: {sorted(held_out)}"

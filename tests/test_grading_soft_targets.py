@@ -6,8 +6,14 @@ import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from graded import (ROOT, assert_blank_scores_zero, assert_catalog_entry_caught, assert_full_marks, grade,
-                    solution_namespace)
+from graded import (
+    ROOT,
+    assert_blank_scores_zero,
+    assert_catalog_entry_caught,
+    assert_full_marks,
+    grade,
+    solution_namespace,
+)
 
 import compresslib
 from compresslib.course.examples import wrong_answers

@@ -13,7 +13,13 @@ import pytest
 
 from compresslib.course.kit_scan import scan_student_kit
 from compresslib.course.notebooks import assignments
-from compresslib.course.student_kit import KitError, build_student_kit, grading_kit, grading_unlocks, lock_source
+from compresslib.course.student_kit import (
+    KitError,
+    build_student_kit,
+    grading_kit,
+    grading_unlocks,
+    lock_source,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENTS = assignments(ROOT)
@@ -143,3 +149,24 @@ def test_the_grading_kit_unlocks_only_earlier_assignments(tmp_path):
     manifest = json.loads((kit / "KIT.json").read_text())
     assert manifest["unlocked"] == ASSIGNMENTS[:1] and ASSIGNMENTS[1] in manifest["locked"]
     assert grading_kit(ROOT, ASSIGNMENTS[1], folder=tmp_path) == kit  # cached while compresslib is unchanged
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_each_notebook_runs_top_to_bottom_in_the_kit_with_its_own_answers_locked(assignment, tmp_path):
+    """Filled in with the solutions, each release runs, every cell (ungraded experiments included, at the
+    quick size), in the kit that grades it: its own answers and every later assignment's locked, the
+    earlier ones unlocked. So no cell of a notebook leans on the library's version of its own answers."""
+    from dataclasses import replace
+
+    from compresslib.course.notebooks import fill_release, read_notebook, release_path, solution_path
+    from compresslib.grading.execute import execute_notebook
+    from compresslib.grading.nbgrader_plugins import grading_policy
+    from compresslib.grading.sandbox import availability
+
+    kit = grading_kit(ROOT, assignment, folder=tmp_path)
+    notebook = fill_release(read_notebook(release_path(ROOT, assignment)), read_notebook(solution_path(ROOT, assignment)))
+    policy = replace(grading_policy(cell_timeout=300, notebook_timeout=900), skip_tags=())
+    result = execute_notebook(notebook, kit, policy=policy, unsandboxed=not availability())
+    failed = [(r.index, r.status, r.message) for r in result.cells if r.status not in ("ok", "skipped")]
+    assert not failed, f"{assignment} did not run top to bottom in its grading kit: {failed}"

@@ -20,12 +20,12 @@ modes a model was left in, ...). It never says what the right answer is.
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 from collections.abc import Callable, Mapping
 
 from compresslib.capture.plain import to_plain
+from compresslib.capture.registry import Registry
 
 MIME = "application/vnd.compresslib.capture+json"
 INPUTS_VARIABLE = "COMPRESSLIB_GRADER_INPUTS"
@@ -43,31 +43,14 @@ HARNESS_MODULES = {
 }
 
 Harness = Callable[[Mapping, Mapping], dict]
-_HARNESSES: dict[tuple[str, str], Harness] = {}
+HARNESSES = Registry("capture harness", HARNESS_MODULES)
+harness = HARNESSES.register
+"""``@harness(assignment, test)`` registers ``function(inputs, namespace) -> observed`` as a test's harness."""
+harness_of = HARNESSES.get
 
 
 class MissingFunction(LookupError):
     """The notebook defines no function of the name a graded test calls."""
-
-
-def harness(assignment: str, test: str) -> Callable[[Harness], Harness]:
-    """Register ``function(inputs, namespace) -> observed`` as the harness of one graded test."""
-
-    def register(function: Harness) -> Harness:
-        _HARNESSES[(assignment, test)] = function
-        return function
-
-    return register
-
-
-def harness_of(assignment: str, test: str) -> Harness:
-    """The harness of a graded test (importing its assignment's module on first use)."""
-    if (assignment, test) not in _HARNESSES and assignment in HARNESS_MODULES:
-        importlib.import_module(HARNESS_MODULES[assignment])
-    try:
-        return _HARNESSES[(assignment, test)]
-    except KeyError:
-        raise KeyError(f"no capture harness for {assignment}/{test}") from None
 
 
 def student_function(namespace: Mapping, name: str) -> Callable:

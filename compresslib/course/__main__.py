@@ -17,7 +17,6 @@ from pathlib import Path
 from compresslib.course import nbgrader_steps as steps
 from compresslib.course.examples import write_examples
 from compresslib.course.notebooks import assignments, build_solution
-from compresslib.course.pipeline import score_table
 
 
 def cmd_build(root: Path, names: list[str]) -> int:
@@ -59,7 +58,7 @@ def cmd_student_kit(root: Path, out: Path, unlock: list[str]) -> int:
 
 
 def cmd_grade(root: Path, names: list[str], source: Path | None, args) -> int:
-    from compresslib.course.grade import GradingSetupError, grade_class
+    from compresslib.course.grade import GradingSetupError, grade_class, score_table
 
     if source is not None:
         if not source.is_dir():

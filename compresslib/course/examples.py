@@ -18,7 +18,13 @@ from pathlib import Path
 
 import nbformat
 
-from compresslib.course.notebooks import fill_release, grade_id, read_notebook, release_path, solution_path
+from compresslib.course.notebooks import (
+    fill_release,
+    grade_id,
+    read_notebook,
+    release_path,
+    solution_path,
+)
 
 
 def wrong_answers(root: Path, assignment: str) -> dict:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import warnings
 import io
 import json
 import os
@@ -30,8 +29,9 @@ import shutil
 import tarfile
 import tempfile
 import time
+import warnings
 from collections.abc import Iterable
-from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
@@ -60,6 +60,7 @@ class Outcome:
     max_score: float | None = None
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)  # e.g. "cell 12 ran past its time limit"
+    timings: dict[str, float] = field(default_factory=dict)  # where the seconds went (see grade_class)
     error: str | None = None
 
 
@@ -109,40 +110,71 @@ def _api(root: Path, config):
 def replay_config(root: Path, staging: Path):
     """The course configuration with execution replaced by the staged results, scored by the kit."""
     from nbconvert.preprocessors import ClearMetadataPreprocessor
-    from nbgrader.preprocessors import AssignLatePenalties, CheckCellMetadata, IgnorePattern, LimitOutput, SaveAutoGrades
+    from nbgrader.preprocessors import (
+        AssignLatePenalties,
+        CheckCellMetadata,
+        IgnorePattern,
+        LimitOutput,
+        SaveAutoGrades,
+    )
 
-    from compresslib.grading.nbgrader_plugins import ReplayExecution, ScoreCaptures
+    from compresslib.grading.nbgrader_plugins import SANITIZE_PREPROCESSORS, ReplayExecution, ScoreCaptures
 
     preprocessors = [ReplayExecution, ScoreCaptures, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
                      SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
-    return course_config(root, **{"Autograde.autograde_preprocessors": preprocessors,
+    return course_config(root, **{"Autograde.sanitize_preprocessors": SANITIZE_PREPROCESSORS,
+                                  "Autograde.autograde_preprocessors": preprocessors,
                                   "ReplayExecution.staging_directory": str(staging)})
 
 
 def sanitize(root: Path, config, assignment: str, student: str, path: Path) -> nbformat.NotebookNode:
-    """A submitted notebook as nbgrader's autograde prepares it before execution: outputs cleared, ids
+    """A submitted notebook as nbgrader's autograde prepares it before execution (the same preprocessors
+    as :func:`replay_config`): outputs cleared, cell metadata restored from the gradebook, ids
     deduplicated, kernelspec and locked/test cells restored from the gradebook."""
-    from nbgrader.preprocessors import CheckCellMetadata, ClearOutput, DeduplicateIds, OverwriteCells, OverwriteKernelspec
+    from compresslib.grading.nbgrader_plugins import SANITIZE_PREPROCESSORS
 
     nb = read_notebook(path)
     resources = {"nbgrader": {"student": student, "assignment": assignment, "notebook": path.stem,
                               "db_url": f"sqlite:///{root / 'gradebook.db'}"}}
-    for preprocessor in (ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells, CheckCellMetadata):
+    for preprocessor in SANITIZE_PREPROCESSORS:
         nb, resources = preprocessor(config=config).preprocess(nb, resources)
     return nb
 
 
-def _released(root: Path, assignment: str) -> bool:
+def submitted_notebooks(root: Path, student: str, assignment: str, names: Iterable[str]) -> list[Path]:
+    """The notebooks of one submission that the assignment has (``names``; others, such as a scratch copy,
+    are left alone as nbgrader leaves them), or NotebookError: none of them, a file over
+    :data:`MAX_SUBMISSION_BYTES`, or a symbolic link or other special file anywhere in the student's
+    folder (reading through a link named ``<assignment>.ipynb`` would grade whatever it points to: the
+    instructor's solution, another student's notebook)."""
+    student_dir = root / "submitted" / student
+    folder = steps.submission_dir(root, student, assignment)
+    for path in [student_dir, folder, *folder.rglob("*")]:
+        if path.is_symlink() or not (path.is_dir() or path.is_file()):
+            raise NotebookError(f"{path.relative_to(root)} is a symbolic link or a special file: a submission "
+                                "must hold plain files only")
+    names = set(names)
+    notebooks = sorted(p for p in folder.glob("*.ipynb") if p.stem in names)
+    if not notebooks:
+        raise NotebookError(f"the submission holds no notebook of {assignment} ({', '.join(sorted(names))})")
+    for path in notebooks:
+        if path.stat().st_size > MAX_SUBMISSION_BYTES:
+            raise NotebookError(f"{path.name} is {path.stat().st_size} bytes, over the "
+                                f"{MAX_SUBMISSION_BYTES}-byte limit")
+    return notebooks
+
+
+def _released_notebooks(root: Path, assignment: str) -> list[str]:
+    """The notebooks of ``assignment`` in the gradebook (empty when it is not released)."""
     from nbgrader.api import Gradebook, MissingEntry
 
     if not (root / "gradebook.db").exists():
-        return False
+        return []
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:
         try:
-            gradebook.find_assignment(assignment)
-            return True
+            return [notebook.name for notebook in gradebook.find_assignment(assignment).notebooks]
         except MissingEntry:
-            return False
+            return []
 
 
 # --- the worker side (any process or machine) --------------------------------------------------------
@@ -217,7 +249,7 @@ def _notes(records: Iterable[dict]) -> list[str]:
     were skipped on purpose are not worth a note)."""
     words = {"timeout": "ran past its time limit", "died": "killed the kernel", "not_run": "was not run"}
     notes = [f"cell {r['index']} {words[r['status']]}" for r in records if r.get("status") in words]
-    dropped = sum(r.get("bytes_dropped", 0) or 0 for r in records)
+    dropped = sum(r.get("dropped_bytes", 0) or 0 for r in records)
     if dropped:
         notes.append(f"{dropped} bytes of output dropped")
     return notes
@@ -233,7 +265,8 @@ def grade_class(root: Path, assignment: str, *, students: list[str] | None = Non
 
     root = Path(root).resolve()
     start = time.perf_counter()
-    if not _released(root, assignment):
+    released = _released_notebooks(root, assignment)
+    if not released:
         raise GradingSetupError(f"{assignment} is not in the gradebook: release it first "
                                 f"(`nbgrader generate_assignment {assignment}` or `make release`)")
     if workers < 1:
@@ -257,19 +290,16 @@ def grade_class(root: Path, assignment: str, *, students: list[str] | None = Non
     config = course_config(root)
     outcomes: dict[str, Outcome] = {}
     todo: dict[str, dict[str, nbformat.NotebookNode]] = {}
+    sanitizing: dict[str, float] = {}
     for student in students:
-        if student not in regrade and student in already and steps.is_graded(root, student, assignment):
+        if student not in regrade and student in already and steps.is_graded(root, student, assignment, released):
             outcomes[student] = Outcome(student, "skipped", already[student].score, already[student].max_score)
             continue
         try:
-            notebooks = sorted(steps.submission_dir(root, student, assignment).glob("*.ipynb"))
-            if not notebooks:
-                raise NotebookError("the submission holds no notebook")
-            for path in notebooks:
-                if path.stat().st_size > MAX_SUBMISSION_BYTES:
-                    raise NotebookError(f"{path.name} is {path.stat().st_size} bytes, over the "
-                                        f"{MAX_SUBMISSION_BYTES}-byte limit")
+            started = time.perf_counter()
+            notebooks = submitted_notebooks(root, student, assignment, released)
             todo[student] = {path.stem: sanitize(root, config, assignment, student, path) for path in notebooks}
+            sanitizing[student] = time.perf_counter() - started
         except Exception as error:  # a malformed notebook costs only its own student
             outcomes[student] = Outcome(student, "failed", error=f"{type(error).__name__}: {error}")
 
@@ -298,8 +328,18 @@ def grade_class(root: Path, assignment: str, *, students: list[str] | None = Non
                 outcomes[student] = Outcome(student, "failed", error=f"execution failed: {type(error).__name__}: {error}")
                 continue
             if len(results[student]) == len(todo[student]) and student not in outcomes:
-                outcomes[student] = _record(root, api, assignment, student, results[student], staging, feedback)
-                outcomes[student].seconds = sum(r.get("seconds", 0.0) for r in results[student].values())
+                try:
+                    outcome = _record(root, api, assignment, student, results[student], staging, feedback)
+                except Exception as error:  # one student's results that nbgrader cannot take never stop the batch
+                    outcomes[student] = Outcome(student, "failed", error=f"recording the grades failed: "
+                                                f"{type(error).__name__}: {str(error)[:500]}")
+                    continue
+                outcome.seconds = sum(r.get("seconds", 0.0) for r in results[student].values())
+                outcome.timings["sanitize"] = round(sanitizing.get(student, 0.0), 3)
+                for result in results[student].values():
+                    for key, value in (result.get("timings") or {}).items():
+                        outcome.timings[key] = round(outcome.timings.get(key, 0.0) + value, 3)
+                outcomes[student] = outcome
         bar.close()
     steps.export_grades(root)
     return ClassReport(assignment, outcomes, time.perf_counter() - start, workers, kind, not unsandboxed)
@@ -312,22 +352,54 @@ def _record(root: Path, api, assignment: str, student: str, executed: dict[str, 
 
     folder = staging / student / assignment
     folder.mkdir(parents=True, exist_ok=True)
-    notes = []
+    notes, timings = [], {}
     for name, result in executed.items():
         nb = annotate(nbformat.reads(result["notebook"], as_version=4), result["cells"])
         nbformat.write(nb, str(folder / f"{name}.ipynb"))
         notes += _notes(result["cells"])
+    started = time.perf_counter()
     done = api.autograde(assignment, student, force=True, create=True)
+    timings["autograde"] = round(time.perf_counter() - started, 3)
     if not done.get("success"):
-        return Outcome(student, "failed", notes=notes, error=_last_lines(done.get("error") or done.get("log")))
+        return Outcome(student, "failed", notes=notes, error=_last_lines(done.get("error") or done.get("log")),
+                       timings=timings)
     if feedback:
+        started = time.perf_counter()
         written = api.generate_feedback(assignment, student, force=True)
+        timings["feedback"] = round(time.perf_counter() - started, 3)
         if not written.get("success"):
             notes.append("feedback failed: " + _last_lines(written.get("error") or written.get("log")))
     result = steps.scores(root, assignment).get(student)
     return Outcome(student, "graded", result.score if result else None, result.max_score if result else None,
-                   notes=notes)
+                   notes=notes, timings=timings)
 
 
 def _last_lines(text: str | None, n: int = 12) -> str:
     return "\n".join((text or "").strip().splitlines()[-n:])
+
+
+def score_table(root: Path, assignment: str, failed: dict[str, str] | None = None) -> str:
+    """A plain-text table: one row per student, one column per graded test cell, and the total."""
+    results = steps.scores(root, assignment)
+    if not results:
+        return f"{assignment}: no graded submissions"
+    columns = sorted({name for r in results.values() for name in r.cells}, key=_cell_order(results))
+    header = ["student", *[c.removeprefix("test_") for c in columns], "total"]
+    rows = []
+    for student, result in sorted(results.items()):
+        cells = [f"{result.cells[c].score:g}/{result.cells[c].max_score:g}" if c in result.cells else "-" for c in columns]
+        rows.append([student, *cells, f"{result.score:g}/{result.max_score:g}"])
+    for student, reason in sorted((failed or {}).items()):
+        rows.append([student, *["-"] * len(columns), "not graded (see below)"])
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+    line = lambda row: "  ".join(str(v).ljust(w) for v, w in zip(row, widths))  # noqa: E731
+    return "\n".join([f"== {assignment} ==", line(header), line(["-" * w for w in widths]), *map(line, rows)])
+
+
+def _cell_order(results):
+    order = []
+    for result in results.values():
+        for name in result.cells:
+            if name not in order:
+                order.append(name)
+    return order.index

@@ -52,9 +52,11 @@ def autograded_dir(root: Path, student: str, assignment: str) -> Path:
     return root / "autograded" / student / assignment
 
 
-def is_graded(root: Path, student: str, assignment: str) -> bool:
-    """True when every submitted notebook has an autograded copy newer than it (a rerun can skip it)."""
-    submitted = sorted(submission_dir(root, student, assignment).glob("*.ipynb"))
+def is_graded(root: Path, student: str, assignment: str, names=None) -> bool:
+    """True when every submitted notebook (of ``names``, the assignment's notebooks, when given) has an
+    autograded copy newer than it (a rerun can skip it)."""
+    submitted = sorted(p for p in submission_dir(root, student, assignment).glob("*.ipynb")
+                       if names is None or p.stem in names)
     graded = autograded_dir(root, student, assignment)
     return bool(submitted) and all(
         (graded / nb.name).exists() and (graded / nb.name).stat().st_mtime >= nb.stat().st_mtime for nb in submitted
@@ -120,15 +122,23 @@ def scores(root: Path, assignment: str) -> dict[str, SubmissionScore]:
 
 def copy_submissions(source: Path, root: Path) -> list[tuple[str, str]]:
     """Copy ``source/<student>/<assignment>/`` into ``root/submitted/``, leaving unchanged files alone
-    (so their grades stay valid); return the (student, assignment) pairs found."""
+    (so their grades stay valid); return the (student, assignment) pairs found. Symbolic links are
+    copied as links, never read through (grading then reports them): a link in a submission could
+    point at the instructor's files or another student's."""
     pairs = []
-    for student_dir in sorted(p for p in source.iterdir() if p.is_dir()):
-        for assignment_dir in sorted(p for p in student_dir.iterdir() if p.is_dir()):
+    for student_dir in sorted(p for p in source.iterdir() if p.is_dir() and not p.is_symlink()):
+        for assignment_dir in sorted(p for p in student_dir.iterdir() if p.is_dir() and not p.is_symlink()):
             target = submission_dir(root, student_dir.name, assignment_dir.name)
             target.mkdir(parents=True, exist_ok=True)
             for file in assignment_dir.iterdir():
                 destination = target / file.name
-                if not destination.exists() or destination.read_bytes() != file.read_bytes():
+                if file.is_dir() and not file.is_symlink():
+                    shutil.copytree(file, destination, symlinks=True, dirs_exist_ok=True)
+                elif file.is_symlink() or destination.is_symlink():
+                    destination.unlink(missing_ok=True)
+                    if file.is_symlink():
+                        destination.symlink_to(os.readlink(file))
+                elif not destination.exists() or destination.read_bytes() != file.read_bytes():
                     shutil.copy2(file, destination)
                     destination.touch()
             pairs.append((student_dir.name, assignment_dir.name))

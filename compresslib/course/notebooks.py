@@ -14,6 +14,8 @@ from pathlib import Path
 
 import nbformat
 
+from compresslib.student.widget_outputs import strip_widgets
+
 SOLUTION_REGION = re.compile(r"[ \t]*### BEGIN SOLUTION\n(.*?)[ \t]*### END SOLUTION\n?", re.S)
 
 
@@ -75,8 +77,9 @@ def execute(nb: nbformat.NotebookNode, cwd: Path, timeout: int = 600) -> nbforma
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(cwd)}},
                             record_timing=False)
     client.execute()
-    # Progress-bar widget state is large and means nothing outside a live kernel: keep the text outputs only.
-    nb.metadata.pop("widgets", None)
+    # Progress bars are widgets, which mean nothing outside a live kernel: keep their text copies only
+    # (a saved widget view shows "model not found" when the walkthrough is opened).
+    strip_widgets(nb)
     return nb
 
 

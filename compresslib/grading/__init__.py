@@ -1,5 +1,11 @@
-"""What the notebooks' graded test cells call: fixture comparison and diagnostic messages."""
+"""Grading (instructor kit only, never shipped to students): fixtures and their recorders, trusted
+judges and the oracle, the nbgrader preprocessors that score from the hidden tests' reports, and the
+bubblewrap sandbox and executor that run submissions.
 
-from compresslib.grading.core import GradingError, load_fixture
-
-__all__ = ["GradingError", "load_fixture"]
+One module per job: :mod:`~compresslib.grading.fixtures` (the one fixture folder and schema),
+:mod:`~compresslib.grading.record` (recorders, ``python -m compresslib.grading.record``),
+:mod:`~compresslib.grading.judging` (scoring a report), one judge module per notebook
+(:mod:`~compresslib.grading.soft_targets`, ...), :mod:`~compresslib.grading.oracle` (stand-ins' answers),
+:mod:`~compresslib.grading.nbgrader_plugins`, :mod:`~compresslib.grading.sandbox`,
+:mod:`~compresslib.grading.execute`, :mod:`~compresslib.grading.closed_forms`.
+"""

@@ -1,382 +1,359 @@
-"""Graded checks of notebook 02 (building and distilling a half-depth BERT student).
+"""Judges of notebook 02 (a half-depth BERT student): what the hidden tests accept.
 
-Every check rebuilds the tiny 4-layer BERT teacher stored in ``fixtures/02_distilbert_student.json``
-(recorded by ``python -m compresslib.runs distill --fixtures-only``), calls the student's function on it,
-and compares with the recorded values; it never calls compresslib's implementation of the function it
-grades. Where a value alone cannot tell a mistake apart (dropout noise, a graph that should not exist,
-tensors shared instead of copied), the check probes how the models were called or what they hold, and
-the message names the mistake.
+Each judge sees one hidden case: its recorded inputs, expected outputs and catalogued wrong outputs
+(``fixtures/02_distilbert_student.json``), and what the student's function did on it in the sandbox
+(:mod:`compresslib.capture.distilbert_student`). It accepts, or names the likely mistake, describing the
+student's own output and never the expected one.
+
+Not judged, on purpose: the mode ``make_student`` leaves the student in (the notebook does not ask for
+one, and ``distill_step`` and the training loop set it), and the keywords ``distill_step`` passes to the
+student (labels there only add an unused loss). The student's device is compared with the teacher's, but
+the hidden teachers live where grading runs, on a CPU, so a student left on the CPU while its teacher is
+on a GPU is only caught where grading has a GPU.
 """
 
 from __future__ import annotations
 
-import torch
-import torch.nn.functional as F
-from torch import nn
+from collections.abc import Mapping
 
-from compresslib.grading.core import GradingError, call_student, error_hint, graded_alone, load_fixture, to_number
+import numpy as np
+
+from compresslib.capture.plain import describe
+from compresslib.grading.judging import (
+    Mistake,
+    as_array,
+    close,
+    judge,
+    require_ok,
+    short,
+)
 
 ASSIGNMENT = "02_distilbert_student"
+LAYER_PREFIX = "bert.encoder.layer."
+INDEX_CONTAINERS = ("list", "tuple", "range", "Tensor", "ndarray")
 
 EVERY_OTHER_MESSAGES = {
+    "count": "this is how many layers the student keeps, not which: return the list of teacher layer indices",
     "first_k": "these are the first k layers [0, 1, ..., k-1]: DistilBERT keeps one layer out of two, "
-               "[0, 2, 4, ...], so the student spans the teacher's whole depth",
-    "odd_layers": "these are the odd layers [1, 3, 5, ...]: start from the first layer, [0, 2, 4, ...]",
+               "so the student spans the teacher's whole depth",
+    "odd_layers": "these are the odd layers: one out of two starts from the teacher's first layer, layer 0",
+    "reversed": "the layers are in reversed order: list them bottom-up (student layer i copies the i-th "
+                "index of this list, so the order is the order of the student's layers)",
+    "floor_half": "for a teacher of odd depth the top layer is left out: one out of two from layer 0 keeps "
+                  "ceil(L / 2) layers, 0, 2, ..., up to L - 1",
+    "one_indexed": "these indices count from 1: the teacher's layers are numbered from 0",
+    "top_half": "these are the top layers: one out of two from layer 0 spans the teacher's whole depth",
+    "fixed_list": "the same layers whatever the teacher's depth: compute them from num_teacher_layers",
+}
+
+LAYER_MAPPING_MESSAGES = {
+    "first_k": "the student's layers are copies of the teacher's first layers {got}: student layer i copies "
+               "teacher layer layers[i], not teacher layer i",
+    "reversed": "the student's layers are the chosen teacher layers in reversed order ({got}): student layer i "
+                "copies teacher layer layers[i]",
+    "every_other": "the student's layers are copies of teacher layers {got} whatever `layers` says: copy the "
+                   "layers you are given, layers[i] into student layer i",
+}
+
+SHARED = ("the student shares tensors with the teacher instead of copying them ({name} is the teacher's own "
+          "tensor), so training the student would change the teacher too: copy them (copy.deepcopy of a module, "
+          "or load_state_dict into the student's own modules)")
+
+LECTURE_BUG = ("the student's forward pass ran under torch.no_grad() (the lecture's bug): its logits carry no "
+               "graph, so loss.backward() cannot reach its weights. Only a teacher's forward belongs under no_grad, "
+               "and distill_step needs no teacher at all")
+
+RECOMPUTED = ("recomputed the teacher's logits: the batch carries them, computed once beforehand, in "
+              "batch['teacher_logits'], and distill_step needs no teacher")
+
+NO_GRAPH = ("the loss has no graph although the student ran with autograd on: are the student's and the "
+            "teacher's logits swapped in the call, combined_loss(student_logits, teacher_logits, labels, alpha, "
+            "temperature), or were the student's logits detached?")
+
+ALPHA_TEMPERATURE = ("combined_loss takes (student_logits, teacher_logits, labels, alpha, temperature): "
+                     "are alpha and temperature swapped in the call?")
+
+DISTILL_MESSAGES = {
+    "no_zero_grad": "the step used this batch's gradients plus the previous call's: zero the gradients "
+                    "(optimizer.zero_grad()) before loss.backward()",
+    "no_t2": "the soft loss lacks the T^2 factor: use combined_loss (its distillation part includes T^2)",
+    "alpha_complement": "alpha weighs the hard loss: pass alpha itself to combined_loss, "
+                        "L_C = alpha * L + (1 - alpha) * L_D (was 1 - alpha passed?)",
+    "logits_swapped": "the student's and the teacher's logits are swapped in the call: combined_loss(student_logits, "
+                      "teacher_logits, labels, alpha, temperature)",
+    "hard_only": "the update ignores the teacher's logits: the loss is the combined loss, not the cross-entropy "
+                 "with the labels alone",
 }
 
 
-def _fixture() -> dict:
-    return load_fixture(ASSIGNMENT)
-
-
-def _tolerance() -> dict:
-    return dict(_fixture()["tolerance"])
-
-
-# --- the tiny teacher and its inputs, rebuilt from the fixture -------------------------------------------
-
-
-def build_teacher() -> nn.Module:
-    """The fixture's 4-layer BERT teacher (``BertForSequenceClassification``) in eval mode."""
-    from transformers import BertConfig, BertForSequenceClassification
-
-    setting = _fixture()["setting"]
-    teacher = BertForSequenceClassification(BertConfig(**setting["teacher_config"]))
-    state = {k: torch.tensor(v, dtype=torch.float32) for k, v in setting["teacher_state_dict"].items()}
-    teacher.load_state_dict(state, strict=False)
-    return teacher.eval()
-
-
-def reference_student(teacher: nn.Module, layers) -> nn.Module:
-    """The student the fixture expects, built here by renaming the teacher's tensors (layer ``layers[i]``
-    becomes layer ``i``): what the graded ``distill_step`` starts from."""
-    from transformers import BertConfig, BertForSequenceClassification
-
-    config = BertConfig(**{**_fixture()["setting"]["teacher_config"], "num_hidden_layers": len(layers)})
-    student = BertForSequenceClassification(config)
-    state = {}
-    for key in student.state_dict():
-        source = key
-        if key.startswith("bert.encoder.layer."):
-            index, rest = key.removeprefix("bert.encoder.layer.").split(".", 1)
-            source = f"bert.encoder.layer.{layers[int(index)]}.{rest}"
-        state[key] = teacher.state_dict()[source].detach().clone()
-    student.load_state_dict(state)
-    return student
-
-
-def batch(with_teacher_logits: bool = False) -> dict[str, torch.Tensor]:
-    setting = _fixture()["setting"]
-    out = {"input_ids": torch.tensor(setting["input_ids"]), "attention_mask": torch.tensor(setting["attention_mask"]),
-           "labels": torch.tensor(setting["labels"])}
-    if with_teacher_logits:
-        out["teacher_logits"] = torch.tensor(_fixture()["kd_step"]["teacher_logits"])
-    return out
-
-
-def _logits(model: nn.Module) -> torch.Tensor:
-    b = batch()
-    model.eval()
-    with torch.no_grad():
-        out = model(input_ids=b["input_ids"], attention_mask=b["attention_mask"])
-    return (out.logits if hasattr(out, "logits") else out).detach().double()
-
-
-def _close(a, b) -> bool:
-    a, b = torch.as_tensor(a, dtype=torch.float64), torch.as_tensor(b, dtype=torch.float64)
-    return a.shape == b.shape and bool(torch.allclose(a, b, **_tolerance()))
-
-
-class _Probe:
-    """Records, at each forward of a model, whether it was in train mode and whether autograd was on."""
-
-    def __init__(self, model: nn.Module):
-        self.calls: list[tuple[bool, bool]] = []
-        self.handle = model.register_forward_pre_hook(self._record)
-
-    def _record(self, module, args):
-        self.calls.append((module.training, torch.is_grad_enabled()))
-
-    def remove(self):
-        self.handle.remove()
-
-
-def _no_dropout(model: nn.Module) -> nn.Module:
-    for module in model.modules():
-        if isinstance(module, nn.Dropout):
-            module.p = 0.0
-    return model
+def _fingerprints_close(actual: Mapping, expected: Mapping) -> bool:
+    return set(actual) == set(expected) and all(close(actual[k], expected[k], rtol=1e-4, atol=1e-5) for k in expected)
 
 
 # --- every_other_layers ------------------------------------------------------------------------------------
 
 
-def _as_int_list(value, what: str) -> list[int]:
-    if isinstance(value, torch.Tensor):
-        value = value.tolist()
-    try:
-        return [int(i) for i in value]
-    except TypeError:
-        raise GradingError(f"{what} should return a list of layer indices, got {type(value).__name__}") from None
-
-
-def check_every_other_layers(fn) -> None:
-    """The student's ``every_other_layers(num_teacher_layers)`` against the recorded layer choices."""
-    for case in _fixture()["every_other_layers"]["cases"]:
-        depth = case["num_teacher_layers"]
-        what = f"every_other_layers({depth})"
-        got = _as_int_list(call_student(fn, what, depth), what)
-        if got == case["expected"]:
-            continue
-        for key, wrong in case["wrong"].items():
-            if got == wrong:
-                raise GradingError(f"{what} returned {got}: {EVERY_OTHER_MESSAGES[key]}")
-        raise GradingError(f"{what} returned {got}, expected {case['expected']} (one layer out of two, from layer 0)")
+@judge(ASSIGNMENT, "test_every_other_layers")
+def every_other_layers(case: Mapping, observed: Mapping) -> None:
+    depth = case["inputs"]["num_teacher_layers"]
+    what = f"every_other_layers({depth})"
+    require_ok(observed, what)
+    value, got = observed.get("value"), observed.get("indices")
+    if isinstance(value, int) and not isinstance(value, bool):
+        raise Mistake(f"{what} returned the number {value}: {EVERY_OTHER_MESSAGES['count']}")
+    if got is None or observed.get("kind") not in INDEX_CONTAINERS:
+        raise Mistake(f"{what} should return a list of layer indices, got {describe(value)}")
+    if got == case["expected"]["indices"]:
+        return
+    for key, wrong in case["wrong"].items():
+        if wrong == got and key in EVERY_OTHER_MESSAGES:
+            raise Mistake(f"{what} returned {got}: {EVERY_OTHER_MESSAGES[key]}")
+    raise Mistake(f"{what} returned {got}, which is not one layer out of two from layer 0")
 
 
 # --- make_student -------------------------------------------------------------------------------------------
 
 
-def _shared_tensors(student: nn.Module, teacher: nn.Module) -> list[str]:
-    teacher_storage = {t.untyped_storage().data_ptr() for t in teacher.state_dict().values() if t.numel()}
-    return [name for name, t in student.state_dict().items() if t.numel() and t.untyped_storage().data_ptr()
-            in teacher_storage]
+def observed_layer_mapping(tensors: Mapping, depth: int, teacher_depth: int) -> list[int | None]:
+    """For each student layer, the teacher layer all of whose tensors it equals (None when there is none)."""
+    mapping = []
+    for i in range(depth):
+        prefix = f"{LAYER_PREFIX}{i}."
+        mine = {name[len(prefix):]: info.get("equals", []) for name, info in tensors.items() if name.startswith(prefix)}
+        found = None
+        for j in range(teacher_depth):
+            if mine and all(f"{LAYER_PREFIX}{j}.{rest}" in equals for rest, equals in mine.items()):
+                found = j
+                break
+        mapping.append(found)
+    return mapping
 
 
-def _layers_of(student: nn.Module):
-    try:
-        return student.bert.encoder.layer
-    except AttributeError:
-        raise GradingError(
-            "make_student should return a BertForSequenceClassification like the teacher (type(teacher)(config)), "
-            f"with its layers in .bert.encoder.layer; got {type(student).__name__}"
-        ) from None
+def _check_teacher_unchanged(what: str, case: Mapping, after: Mapping) -> None:
+    expected = case["expected"]["teacher_config"]
+    config = after.get("config") or {}
+    changed = sorted(k for k in expected if config.get(k) != expected[k])
+    if changed:
+        now = ", ".join(f"{k}={config.get(k)!r}" for k in changed[:3])
+        raise Mistake(f"{what} changed the teacher: its config now says {now}. Work on a copy of the teacher's "
+                      "config, copy.deepcopy(teacher.config)")
+    depth = case["inputs"]["teacher"]["config"]["num_hidden_layers"]
+    if after.get("depth") != depth:
+        raise Mistake(f"{what} changed the teacher: it now has {after.get('depth')} layers. Build a new model for "
+                      "the student and leave the teacher as it is")
+    if after.get("changed"):
+        raise Mistake(f"{what} changed the teacher's weights ({after['changed'][0]}): only copy from the teacher")
 
 
-def _which_teacher_layer(student_sums: dict, index: int, teacher_sums: dict, depth: int) -> int | None:
-    prefix = f"bert.encoder.layer.{index}."
-    mine = {k[len(prefix):]: v for k, v in student_sums.items() if k.startswith(prefix)}
-    for j in range(depth):
-        theirs = {k[len(f"bert.encoder.layer.{j}."):]: v for k, v in teacher_sums.items()
-                  if k.startswith(f"bert.encoder.layer.{j}.")}
-        if mine and all(abs(mine[k] - theirs.get(k, float("nan"))) <= 1e-4 * max(1.0, abs(mine[k])) for k in mine):
-            return j
-    return None
+def _check_config(what: str, case: Mapping, student: Mapping) -> None:
+    config, expected = student.get("config") or {}, case["expected"]["config"]
+    depth = student.get("depth")
+    if config.get("num_hidden_layers") != depth:
+        raise Mistake(f"{what}: the student has {depth} layers but its config says num_hidden_layers="
+                      f"{config.get('num_hidden_layers')!r}: set config.num_hidden_layers = len(layers) "
+                      "(save_pretrained and from_pretrained rebuild the model from its config)")
+    differs = sorted(k for k in expected if k != "num_hidden_layers" and config.get(k) != expected[k])
+    if differs:
+        got = ", ".join(f"{k}={config.get(k)!r}" for k in differs[:3])
+        raise Mistake(f"{what}: the student's config differs from the teacher's ({got}): start from a copy of "
+                      "the teacher's config and change only num_hidden_layers")
 
 
-def check_make_student(fn) -> None:
-    """The student's ``make_student(teacher, layers)`` on the fixture's 4-layer teacher with ``layers=[0, 2]``:
-    a new 2-layer model of the teacher's class whose embeddings, layers 0 and 2, pooler and classifier are
-    copies (not shared) of the teacher's, and whose logits are the recorded ones."""
-    fixture = _fixture()
-    init = fixture["init"]
-    layers = list(fixture["setting"]["student_layers"])
-    depth = fixture["setting"]["teacher_config"]["num_hidden_layers"]
-    teacher = build_teacher()
-    what = f"make_student(teacher, layers={layers})"
-    student = call_student(fn, what, teacher, list(layers))
-    if not isinstance(student, nn.Module):
-        raise GradingError(f"{what} should return the student model, got {type(student).__name__}")
-
-    if teacher.config.num_hidden_layers != depth or len(teacher.bert.encoder.layer) != depth:
-        raise GradingError(
-            f"{what} changed the teacher (its config or its layer list now has "
-            f"{teacher.config.num_hidden_layers} layers): work on a copy of its config, copy.deepcopy(teacher.config)"
-        )
-    student_layers = _layers_of(student)
-    if len(student_layers) != len(layers) or getattr(student.config, "num_hidden_layers", None) != len(layers):
-        raise GradingError(
-            f"{what}: the student should have {len(layers)} layers (config.num_hidden_layers = len(layers)), "
-            f"it has {len(student_layers)} (config says {getattr(student.config, 'num_hidden_layers', None)})"
-        )
-
-    shared = _shared_tensors(student, teacher)
-    if shared:
-        raise GradingError(
-            f"{what}: the student shares tensors with the teacher instead of copying them (e.g. {shared[0]} is "
-            f"the teacher's own tensor), so training the student would change the teacher too: copy them "
-            "(copy.deepcopy of the module, or load_state_dict into the student's own modules)"
-        )
-
-    expected_sums = init["student_tensor_sums"]
-    teacher_sums = init["teacher_tensor_sums"]
-    sums = {k: float(v.detach().double().sum()) for k, v in student.state_dict().items() if v.is_floating_point()}
-    missing = [k for k in expected_sums if k not in sums]
-    if missing:
-        raise GradingError(f"{what}: the student has no tensor {missing[0]}: build it as type(teacher)(config)")
-    wrong = [k for k, v in expected_sums.items() if abs(sums[k] - v) > 1e-4 * max(1.0, abs(v))]
-    if wrong:
-        _explain_wrong_tensors(what, wrong, sums, teacher_sums, layers, depth)
-
-    logits = _logits(student)
-    if _close(logits, init["wrong_answers"]["first_k_layers"]["student_logits"]):
-        raise GradingError(f"{what}: these are the logits of a student made of the teacher's first layers [0, 1]: "
-                           f"student layer i must copy teacher layer layers[i]")
-    if not _close(logits, init["student_logits"]):
-        raise GradingError(
-            f"{what}: the student's logits differ from the expected ones although its tensors are right; "
-            "keep the teacher's config (hidden size, heads, ...) apart from num_hidden_layers"
-        )
-
-    # Copies, not views: a training step on the student must leave the teacher as it was.
-    before = _logits(teacher)
-    student.train()
-    optimizer = torch.optim.SGD(student.parameters(), lr=0.1)
-    b = batch()
-    out = student(input_ids=b["input_ids"], attention_mask=b["attention_mask"])
-    F.cross_entropy(out.logits, b["labels"]).backward()
-    optimizer.step()
-    if not torch.equal(before, _logits(teacher)):
-        raise GradingError(
-            f"{what}: one training step on the student changed the teacher: the student shares its weights "
-            "with the teacher instead of copying them"
-        )
-
-
-def _explain_wrong_tensors(what, wrong, sums, teacher_sums, layers, depth) -> None:
+def _explain_tensors(what: str, case: Mapping, student: Mapping, wrong: list[str]) -> None:
+    layers = case["inputs"]["layers"]
     embeddings = [k for k in wrong if k.startswith("bert.embeddings.")]
     if embeddings:
-        if all(k == "bert.embeddings.token_type_embeddings.weight" for k in embeddings):
-            raise GradingError(
-                f"{what}: the token-type embeddings were not copied; copy the whole embeddings module "
-                "(word, position and token-type embeddings and their LayerNorm)"
-            )
-        raise GradingError(
-            f"{what}: the student's embeddings are not the teacher's ({embeddings[0]} differs): did you forget "
-            "to copy the embeddings (word, position, token-type, LayerNorm)?"
-        )
-    layer_keys = [k for k in wrong if k.startswith("bert.encoder.layer.")]
-    if layer_keys:
-        got = [_which_teacher_layer(sums, i, teacher_sums, depth) for i in range(len(layers))]
-        if got == list(range(len(layers))):
-            raise GradingError(
-                f"{what}: the student's layers are the teacher's first layers {got}, not {layers}: student layer "
-                f"i copies teacher layer layers[i] (one out of two), not teacher layer i"
-            )
-        if all(g is not None for g in got):
-            raise GradingError(f"{what}: the student's layers are copies of teacher layers {got}, expected {layers}")
-        index = int(layer_keys[0].split(".")[3])
-        raise GradingError(
-            f"{what}: student layer {index} is not a copy of any teacher layer (is it left at its random "
-            f"initialisation?): copy teacher layer {layers[index]} into it"
-        )
+        if len(embeddings) == len([k for k in case["expected"]["sources"] if k.startswith("bert.embeddings.")]):
+            raise Mistake(f"{what}: none of the student's embeddings is the teacher's: did you forget to copy "
+                          "the embeddings (word, position and token-type embeddings and their LayerNorm)?")
+        raise Mistake(f"{what}: the student's {', '.join(k.removeprefix('bert.embeddings.') for k in embeddings)} "
+                      "are not copies of the teacher's: copy the whole embeddings module (word, position and "
+                      "token-type embeddings and their LayerNorm)")
+    if any(k.startswith(LAYER_PREFIX) for k in wrong):
+        depth = case["inputs"]["teacher"]["config"]["num_hidden_layers"]
+        got = observed_layer_mapping(student.get("tensors") or {}, len(layers), depth)
+        for key, spec in case["wrong"].items():
+            if spec.get("layers") == got and key in LAYER_MAPPING_MESSAGES:
+                raise Mistake(f"{what}: {LAYER_MAPPING_MESSAGES[key].format(got=got)}")
+        if None in got:
+            index = got.index(None)
+            raise Mistake(f"{what}: student layer {index} is not a copy of any teacher layer (left at its random "
+                          f"initialisation, or only partly copied?): copy teacher layer layers[{index}] into it")
+        raise Mistake(f"{what}: the student's layers are copies of teacher layers {got}, with layers={layers}: "
+                      "student layer i copies teacher layer layers[i]")
     if any(k.startswith("bert.pooler.") for k in wrong):
-        raise GradingError(
-            f"{what}: the pooler was not copied: in BertForSequenceClassification the classifier reads "
-            "pooler(h_[CLS]), so the fine-tuned pooler is part of the task head"
-        )
+        raise Mistake(f"{what}: the pooler was not copied: in BertForSequenceClassification the classifier reads "
+                      "pooler(h_[CLS]), so the fine-tuned pooler is part of the task head")
     if any(k.startswith("classifier.") for k in wrong):
-        raise GradingError(f"{what}: the classifier was not copied from the teacher")
-    raise GradingError(f"{what}: the student's {wrong[0]} differs from the teacher's")
+        raise Mistake(f"{what}: the classifier was not copied from the teacher")
+    raise Mistake(f"{what}: the student's {wrong[0]} is not a copy of the matching teacher tensor")
+
+
+@judge(ASSIGNMENT, "test_make_student")
+def make_student(case: Mapping, observed: Mapping) -> None:
+    inputs, expected = case["inputs"], case["expected"]
+    depth = inputs["teacher"]["config"]["num_hidden_layers"]
+    what = f"make_student(teacher with {depth} layers, layers={inputs['layers']})"
+    require_ok(observed, what, {"size mismatch": "the student must keep the teacher's width: build it from a copy "
+                                                 "of the teacher's config, changing only num_hidden_layers"})
+    student = observed.get("student")
+    if not isinstance(student, Mapping):
+        raise Mistake(f"{what} should return the student model, got {describe(observed.get('value'))}")
+    if student.get("is_teacher"):
+        raise Mistake(f"{what} returned the teacher itself: build a new model, type(teacher)(config), "
+                      "and copy the teacher's tensors into it")
+    teacher_after = observed.get("teacher_after") or {}
+    _check_teacher_unchanged(what, case, teacher_after)
+    if student.get("class") != teacher_after.get("class"):
+        raise Mistake(f"{what} returned a {student.get('class')}: build a model of the teacher's class, "
+                      "type(teacher)(config)")
+    if student.get("depth") != expected["depth"]:
+        raise Mistake(f"{what}: the student has {student.get('depth')} layers in .bert.encoder.layer: "
+                      "it needs one layer per entry of `layers`")
+    _check_config(what, case, student)
+    tensors = student.get("tensors") or {}
+    shared = [name for name, info in tensors.items() if info.get("shared")] + (student.get("shared_modules") or [])
+    if shared or student.get("config_is_teachers"):
+        raise Mistake(f"{what}: " + SHARED.format(name=shared[0] if shared else "its config"))
+    missing = [k for k in expected["sources"] if k not in tensors]
+    if missing:
+        raise Mistake(f"{what}: the student has no tensor {missing[0]}: build it as type(teacher)(config)")
+    wrong = [k for k, source in expected["sources"].items() if source not in (tensors[k].get("equals") or [])]
+    if wrong:
+        _explain_tensors(what, case, student, wrong)
+    teacher_devices = teacher_after.get("devices")
+    if student.get("devices") != teacher_devices:
+        raise Mistake(f"{what}: the student's tensors are on {student.get('devices')}, the teacher's on "
+                      f"{teacher_devices}: put the student on the teacher's device")
+    forward = student.get("forward") or {}
+    require_ok(forward, f"{what}: the student's forward pass on a batch")
+    logits = as_array(forward.get("value"), f"{what}: the student's logits")
+    if not close(logits, expected["logits"], rtol=1e-4, atol=1e-5):
+        raise Mistake(f"{what}: the student's tensors are the teacher's, yet its logits on a batch are "
+                      f"{short(logits)}, which no such student gives: keep the teacher's config apart from "
+                      "num_hidden_layers")
 
 
 # --- teacher_logits -----------------------------------------------------------------------------------------
 
+TEACHER_LOGITS_MESSAGES = {
+    "train_mode": "these are the logits of the teacher in train mode (dropout on): call teacher.eval() first",
+    "probabilities": "these are probabilities (each row sums to 1): return the teacher's raw logits, "
+                     "output.logits; the softened softmax comes later, in the loss",
+    "no_attention_mask": "the teacher ran without the batch's attention_mask, so padding changed its logits: "
+                         "pass the model all of its inputs, teacher(**inputs)",
+}
 
-def check_teacher_logits(fn) -> None:
-    """The student's ``teacher_logits(teacher, batch)`` on the fixture's teacher, handed over in train mode:
-    the logits tensor of the teacher in eval mode (no dropout) computed under ``torch.no_grad()``."""
-    fixture = _fixture()["kd_step"]
-    teacher = build_teacher().train()  # a correct teacher_logits switches it to eval mode itself
-    probe = _Probe(teacher)
-    what = "teacher_logits(teacher, batch)"
-    torch.manual_seed(_fixture()["setting"]["step"]["teacher_train_mode_seed"])
-    try:
-        out = call_student(fn, what, teacher, batch())
-    finally:
-        probe.remove()
-    if not probe.calls:
-        raise GradingError(f"{what} never ran the teacher: the soft targets are teacher(**inputs).logits")
-    if hasattr(out, "logits") and not isinstance(out, torch.Tensor):
-        raise GradingError(f"{what} returned the model's output object: return its logits tensor, output.logits")
-    if not isinstance(out, torch.Tensor):
-        raise GradingError(f"{what} should return a tensor of logits, got {type(out).__name__}")
-    training, grad_enabled = probe.calls[-1]
-    if training:
-        raise GradingError(
-            f"{what} ran the teacher in train mode (dropout on), so its soft targets are noisy: call teacher.eval() "
-            "before its forward pass"
-        )
-    if grad_enabled or out.requires_grad:
-        raise GradingError(
-            f"{what} ran the teacher with gradients enabled: it is a fixed target, so compute its logits under "
-            "torch.no_grad() (autograd would otherwise record a graph through the whole teacher)"
-        )
-    if any(p.grad is not None for p in teacher.parameters()):
-        raise GradingError(f"{what} left gradients on the teacher's parameters: the teacher must get no gradient")
-    if _close(out, fixture["wrong_answers"]["teacher_train_mode"]["teacher_logits"]):
-        raise GradingError(f"{what}: these are the logits of the teacher in train mode (dropout on): call teacher.eval()")
-    if not _close(out, fixture["teacher_logits"]):
-        raise GradingError(
-            f"{what}: the logits differ from the teacher's (expected shape {tuple(torch.tensor(fixture['teacher_logits']).shape)}, "
-            f"got {tuple(out.shape)}): run teacher(**inputs) on the batch's input_ids and attention_mask"
-        )
+
+def _check_teacher_call(what: str, case: Mapping, call: Mapping) -> None:
+    require_ok(call, what)
+    forwards = call.get("forwards") or []
+    encoder = [f for f in forwards if f.get("encoder")]
+    kind = str(call.get("kind"))
+    if not encoder:
+        raise Mistake(f"{what} never ran the teacher: the soft targets are teacher(**inputs).logits")
+    if "Output" in kind:
+        raise Mistake(f"{what} returned the model's output object ({kind}): return its logits tensor, output.logits")
+    passed = {k for f in forwards if f.get("model") for k in f.get("keywords", [])}
+    if passed & {"labels", "teacher_logits"}:
+        raise Mistake(f"{what} passed {sorted(passed & {'labels', 'teacher_logits'})} to the teacher: the model takes "
+                      "only its inputs (the `inputs` dict, without 'labels' and 'teacher_logits')")
+    if any(f.get("dropout_active") for f in encoder):
+        raise Mistake(f"{what} ran the teacher in train mode (dropout on), so its soft targets are noisy and change "
+                      "from call to call: call teacher.eval() before its forward pass")
+    if any(f.get("grad_enabled") for f in encoder) or call.get("requires_grad"):
+        raise Mistake(f"{what} ran the teacher with gradients enabled: it is a fixed target, so compute its logits "
+                      "under torch.no_grad() (autograd would otherwise record a graph through the whole teacher)")
+    if call.get("batch_changed"):
+        raise Mistake(f"{what} changed the batch it was given ({call['batch_changed'][0]}): leave it as it is "
+                      "(the caller still needs its labels) and build a new dict for the model's inputs")
+    value = as_array(call.get("value"), what)
+    expected = np.asarray(case["expected"]["logits"])
+    if value.shape != expected.shape:
+        raise Mistake(f"{what} returned shape {value.shape}: one row of num_labels logits per example")
+    if not close(value, expected, rtol=1e-4, atol=1e-5):
+        for key, wrong in case["wrong"].items():
+            if close(value, wrong, rtol=1e-4, atol=1e-5):
+                raise Mistake(f"{what}: {TEACHER_LOGITS_MESSAGES[key]}")
+        cached = case["inputs"]["batch"]["mapping"].get("teacher_logits")
+        if cached is not None and close(value, cached["tensor"], rtol=1e-6, atol=1e-7):
+            raise Mistake(f"{what} returned the batch's own 'teacher_logits' instead of running the teacher")
+        raise Mistake(f"{what} returned {short(value)}: these are not the teacher's logits on this batch "
+                      "(eval mode, all of the model's inputs)")
+    if call.get("teacher_training_after"):
+        raise Mistake(f"{what} left the teacher in train mode afterwards: leave it in eval mode (teacher.eval()), "
+                      "it only ever serves as a fixed target")
+
+
+@judge(ASSIGNMENT, "test_teacher_logits")
+def teacher_logits(case: Mapping, observed: Mapping) -> None:
+    calls = observed.get("calls") or []
+    for i in range(len(case["inputs"]["seeds"])):
+        what = "teacher_logits(teacher, batch)" + (" (second call, the teacher in train mode again)" if i else "")
+        if i >= len(calls):
+            require_ok(observed, what)
+            raise Mistake(f"{what} did not return")
+        _check_teacher_call(what, case, calls[i])
+    if observed.get("teacher_has_gradients"):
+        raise Mistake("teacher_logits left gradients on the teacher's parameters: the teacher must get no gradient")
+    if observed.get("teacher_changed"):
+        raise Mistake("teacher_logits changed the teacher's weights: it only runs the teacher")
 
 
 # --- distill_step -------------------------------------------------------------------------------------------
 
 
-def check_distill_step(fn, **references) -> None:
-    """The student's ``distill_step(student, batch, optimizer, *, temperature, alpha)`` with cached teacher
-    logits in ``batch["teacher_logits"]``: one SGD step on the combined loss from the recorded 2-layer student
-    must land on the recorded logits, with the student in train mode and autograd on, and return the loss."""
-    fixture = _fixture()
-    step, expected = fixture["setting"]["step"], fixture["kd_step"]
-    teacher = build_teacher()
-    student = _no_dropout(reference_student(teacher, fixture["setting"]["student_layers"])).eval()
-    initial = {k: v.clone() for k, v in student.state_dict().items()}
-    probe = _Probe(student)
-    optimizer = torch.optim.SGD(student.parameters(), lr=step["lr"])
-    what = f"distill_step(student, batch, optimizer, temperature={step['temperature']}, alpha={step['alpha']})"
-    try:
-        with graded_alone(fn, **references):
-            result = fn(student, batch(with_teacher_logits=True), optimizer, temperature=step["temperature"],
-                        alpha=step["alpha"])
-    except NotImplementedError:
-        raise
-    except GradingError:
-        raise
-    except RuntimeError as error:
-        if "does not require grad" in str(error) or "grad_fn" in str(error):
-            raise GradingError(
-                f"{what}: loss.backward() failed because the loss has no graph: the student's forward pass must "
-                "not run under torch.no_grad() (the lecture's bug); the cached teacher logits need no teacher at all"
-            ) from error
-        raise GradingError(f"{what} raised RuntimeError: {error}") from error
-    except Exception as error:
-        raise GradingError(f"{what} raised {type(error).__name__}: {error}{error_hint(error)}") from error
-    finally:
-        probe.remove()
+def _check_step(what: str, case: Mapping, step: Mapping, i: int) -> None:
+    encoder = [f for f in step.get("forwards") or [] if f.get("encoder")]
+    no_graph = NO_GRAPH if any(f.get("grad_enabled") for f in encoder) else LECTURE_BUG
+    require_ok(step, what, {"does not require grad": no_graph, "grad_fn": no_graph,
+                            "name 'teacher": RECOMPUTED, "alpha must lie in": ALPHA_TEMPERATURE})
+    if set(step.get("called") or []) & {"teacher_logits", "make_student"}:
+        raise Mistake(f"{what} {RECOMPUTED}")
+    if not encoder:
+        raise Mistake(f"{what} never ran the student: its logits are student(**inputs).logits")
+    if not any(f.get("grad_enabled") for f in encoder):
+        raise Mistake(f"{what}: {LECTURE_BUG}")
+    if not any(f.get("training") and f.get("grad_enabled") for f in encoder):
+        raise Mistake(f"{what} ran the student in eval mode: call student.train() before its forward pass "
+                      "(dropout is part of its training)")
+    if step.get("batch_changed"):
+        raise Mistake(f"{what} changed the batch it was given ({step['batch_changed'][0]}): leave it as it is and "
+                      "build a new dict for the model's inputs")
+    expected = case["expected"]["steps"][i]
+    before = case["expected"]["initial"] if i == 0 else case["expected"]["steps"][i - 1]["weights"]
+    weights = step.get("weights") or {}
+    if not _fingerprints_close(weights, expected["weights"]):
+        if _fingerprints_close(weights, before):
+            raise Mistake(f"{what} did not change the student's weights: call loss.backward() and then "
+                          "optimizer.step(), with optimizer.zero_grad() before the backward pass, not between it "
+                          "and the step (and keep the student's logits attached to its graph: no .detach())")
+        for key, wrong in case["wrong"].items():
+            if key in DISTILL_MESSAGES and _fingerprints_close(weights, wrong["steps"][i]["weights"]):
+                raise Mistake(f"{what}: {DISTILL_MESSAGES[key]}")
+        raise Mistake(f"{what}: after the optimizer step the student's weights are not those of one step on "
+                      "L_C = alpha * L + (1 - alpha) * L_D of its logits against batch['teacher_logits']: zero the "
+                      "gradients, compute combined_loss, backpropagate once and step once")
+    if not step.get("student_training_after"):
+        raise Mistake(f"{what} left the student in eval mode: it is being trained, leave it in train mode")
+    value = step.get("value")
+    if isinstance(value, bool) or not isinstance(value, float | int):
+        raise Mistake(f"{what} returned {describe(value)}: return the loss as a Python float, loss.item()")
+    if not close(float(value), expected["loss"], rtol=1e-4, atol=1e-6):
+        raise Mistake(f"{what} returned {float(value):.6g}: return the combined loss of this batch, computed "
+                      "before the step, as a float (loss.item())")
 
-    if not probe.calls:
-        raise GradingError(f"{what} never ran the student: its logits are student(**inputs).logits")
-    training, grad_enabled = probe.calls[-1]
-    if not grad_enabled:
-        raise GradingError(
-            f"{what} ran the student under torch.no_grad() (the lecture's bug): its logits carry no graph and "
-            "it did not change; only the teacher's forward belongs under no_grad"
-        )
-    if not training:
-        raise GradingError(f"{what} ran the student in eval mode: call student.train() before its forward pass")
-    now = student.state_dict()
-    if all(torch.equal(now[k], initial[k]) for k in initial):
-        raise GradingError(f"{what} did not change the student's weights: is optimizer.step() missing?")
 
-    logits = _logits(student)
-    wrong = expected["wrong_answers"]
-    value = to_number(result.get("loss") if isinstance(result, dict) else result, f"{what}'s returned loss")
-    if not _close(logits, expected["student_logits_after_step"]):
-        if _close(value, wrong["no_t2"]["loss"]):
-            raise GradingError(f"{what}: the soft loss lacks the T^2 factor; use combined_loss (which includes it)")
-        if _close(value, wrong["teacher_train_mode"]["loss"]):
-            raise GradingError(f"{what}: the soft targets are those of a teacher in train mode (dropout on)")
-        raise GradingError(
-            f"{what}: after one SGD step the student's logits differ from the expected ones. The update must follow "
-            "the combined loss alpha * CE(z, labels) + (1 - alpha) * L_D(z, v, T) of the student's logits z against "
-            "the cached teacher logits v = batch['teacher_logits']: zero the gradients, backpropagate once, step once"
-        )
-    if not _close(value, expected["loss"]):
-        raise GradingError(
-            f"{what} returned loss {value:.6g}, expected {expected['loss']:.6g}: return the combined loss of this "
-            "batch (before the step) as a float, loss.item()"
-        )
+@judge(ASSIGNMENT, "test_distill_step")
+def distill_step(case: Mapping, observed: Mapping) -> None:
+    inputs = case["inputs"]
+    steps = observed.get("steps") or []
+    for i in range(inputs["calls"]):
+        what = (f"distill_step(student, batch, {inputs['optimizer']['name']} optimizer, "
+                f"temperature={inputs['temperature']}, alpha={inputs['alpha']})")
+        if i > 0:
+            what += " (second call with the same optimizer)"
+        if i >= len(steps):
+            require_ok(observed, what)
+            raise Mistake(f"{what} did not return")
+        _check_step(what, case, steps[i], i)

@@ -15,10 +15,14 @@ cross its network namespace) and runs every code cell in order:
   ``total_output_bytes`` per notebook; the rest is dropped and the cell gets one note saying how much.
   Outputs carrying a ``protected_mime_types`` type (the hidden tests' capture) have their own per-cell
   allowance, so a flood elsewhere cannot crowd them out. The kernel sends stream output in chunks of
-  at most 256 KiB and the client refuses any message over ``message_bytes``, so a 50 MB print never sits
-  in this process's memory;
+  at most 256 KiB and replaces any message over ``message_bytes`` by a short note (the client refuses
+  bigger ones, and zmq would cut the connection), so a 50 MB print never sits in this process's memory
+  and one huge display does not cost the outputs of the cells after it;
 * display updates (``update_display_data``, repeated display ids) and widget messages are ignored: they
-  could rewrite other cells' outputs or grow without bound. ``input()`` fails at once (no stdin channel).
+  could rewrite other cells' outputs or grow without bound. An output that is not a valid MIME bundle
+  (a non-string ``text/plain``, JSON nested deeper than :data:`MAX_OUTPUT_DEPTH`) is dropped and counted:
+  it would make the notebook unwritable or fail nbgrader on the trusted side. ``input()`` fails at once
+  (no stdin channel), except in a graded test cell whose stand-ins the oracle answers (:class:`StdinOracle`).
 
 nbclient's cell loop is not used because it cannot kill a kernel that ignores interrupts, keeps every
 output, and applies display updates across cells; the outputs are built with nbformat's
@@ -36,10 +40,11 @@ import functools
 import json
 import logging
 import os
+import re
 import secrets
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -60,15 +65,20 @@ STREAM_CHUNK = 256 * 1024
 _MIB = 1 << 20
 _BATCH = 200  # messages read in a row before the timeout and the kernel's life are checked again
 _OUTPUT_OVERHEAD = 64  # bytes charged per new output, so that a million empty outputs also run out
+MAX_OUTPUT_DEPTH = 64  # nesting of an output's data and metadata (a capture report nests about 10 deep)
 
-# Run by the sandbox's boot script: the IPython kernel, sending stream output in bounded chunks, and
-# keeping itself alive on exit() / quit() (which would otherwise stop it a moment later, and again after
-# each replay).
-_KERNEL_CODE = f"""
+# Run by the sandbox's boot script: the IPython kernel, sending stream output in bounded chunks, keeping
+# itself alive on exit() / quit() (which would otherwise stop it a moment later, and again after each
+# replay), and never sending a message larger than the client accepts: zmq drops the connection of a
+# peer that sends a message over ZMQ_MAXMSGSIZE, so one big display (a large image or table) would
+# silently cut off the outputs, hidden-test reports included, of every later cell. Such a message is
+# replaced by a short note (an output), or loses its bulky fields (a reply, a prompt, binary buffers).
+_KERNEL_CODE = """
 import sys
 from ipykernel import iostream
 from ipykernel.kernelapp import launch_new_instance
 from ipykernel.zmqshell import ZMQInteractiveShell
+from jupyter_client.session import Session
 _ask_exit = ZMQInteractiveShell.ask_exit
 def _stay(self):
     self.keepkernel_on_exit = True
@@ -78,11 +88,47 @@ _buffers = getattr(iostream.OutStream, "_flush_buffers", None)
 if _buffers is not None:
     def _chunked(self):
         for parent, data in _buffers(self):
-            for start in range(0, len(data), {STREAM_CHUNK}):
-                yield parent, data[start:start + {STREAM_CHUNK}]
+            for start in range(0, len(data), __CHUNK__):
+                yield parent, data[start:start + __CHUNK__]
     iostream.OutStream._flush_buffers = _chunked
+_LIMIT = __LIMIT__
+_OUTPUTS = ("stream", "display_data", "execute_result", "update_display_data", "error")
+_serialize, _send = Session.serialize, Session.send
+def _bounded_serialize(self, msg, ident=None):
+    frames = _serialize(self, msg, ident)
+    size = sum(len(frame) for frame in frames)
+    if size <= _LIMIT:
+        return frames
+    kind, content = msg["header"].get("msg_type"), msg.get("content") or {}
+    note = f"[grader] a {kind} message of {size:,} bytes was not sent (over {_LIMIT:,} bytes)"
+    if kind in _OUTPUTS:
+        kind, content = "display_data", {"data": {"text/plain": note}, "metadata": {}, "transient": {}}
+    elif kind == "execute_reply":
+        content = {"status": content.get("status", "error"), "execution_count": content.get("execution_count"),
+                   "ename": str(content.get("ename", ""))[:200], "evalue": str(content.get("evalue", ""))[:1000],
+                   "traceback": [], "payload": [], "user_expressions": {}}
+    elif kind == "input_request":
+        content = {"prompt": "", "password": False}
+    else:
+        content = {}
+    return _serialize(self, dict(msg, header=dict(msg["header"], msg_type=kind), msg_type=kind, content=content), ident)
+def _bounded_send(self, stream, msg_or_type, content=None, parent=None, ident=None, buffers=None, *args, **kwargs):
+    def big(parts):
+        return sum(memoryview(part).nbytes for part in parts or ()) > _LIMIT
+    if big(buffers):
+        buffers = None
+    if isinstance(msg_or_type, dict) and big(msg_or_type.get("buffers")):
+        msg_or_type = dict(msg_or_type, buffers=[])
+    return _send(self, stream, msg_or_type, content, parent, ident, buffers, *args, **kwargs)
+Session.serialize, Session.send = _bounded_serialize, _bounded_send
 launch_new_instance(argv=sys.argv[1:])
 """
+
+
+def _kernel_code(policy: ExecutionPolicy) -> str:
+    """The kernel's start code for this policy: messages kept 64 KiB under what the client accepts."""
+    limit = max(policy.message_bytes - 64 * 1024, 64 * 1024)
+    return _KERNEL_CODE.replace("__CHUNK__", str(STREAM_CHUNK)).replace("__LIMIT__", str(limit))
 
 
 @dataclass(frozen=True)
@@ -185,9 +231,10 @@ class ExecutionResult:
 
 
 class StdinOracle(Protocol):
-    """Answers the stand-ins' requests (``input(prompt)``) in one cell, or None where the cell gets no stdin."""
+    """Answers the stand-ins' requests (``input(prompt)``) in one graded test cell, or None where the cell
+    gets no stdin. ``earlier``: the grade ids of the graded test cells before it in the notebook."""
 
-    def handler(self, grade_id: str | None) -> Callable[[str], str] | None: ...
+    def handler(self, grade_id: str | None, earlier: Collection[str]) -> Callable[[str], str] | None: ...
 
 
 def execute_notebook_json(notebook_json: str, kit: str, inputs: str | None = None,
@@ -291,10 +338,40 @@ def _make_output(kind: str, content: dict, execution_count: int) -> nbformat.Not
     data, metadata = content.get("data", {}), content.get("metadata", {})
     if not (isinstance(data, dict) and isinstance(metadata, dict) and all(isinstance(k, str) for k in data)):
         return None
+    if not _is_mime_bundle(data) or not _nesting_within(metadata, MAX_OUTPUT_DEPTH):
+        return None
     out = nbformat.NotebookNode(output_type=kind, data=nbformat.from_dict(data), metadata=nbformat.from_dict(metadata))
     if kind == "execute_result":
         out.execution_count = execution_count
     return out
+
+
+_JSON_MIME = re.compile(r"^application/(.*\+)?json$")
+
+
+def _nesting_within(value, limit: int) -> bool:
+    """Whether lists and dicts in ``value`` nest at most ``limit`` deep (checked without recursion)."""
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth >= limit:
+                return False
+            stack.extend((v, depth + 1) for v in (item.values() if isinstance(item, dict) else item))
+    return True
+
+
+def _is_mime_bundle(data: dict) -> bool:
+    """nbformat's rule for output data: a JSON type holds any JSON (here nested at most
+    :data:`MAX_OUTPUT_DEPTH` deep: a deeper one breaks writing the notebook, or the trusted side reading
+    it), any other type a string or a list of strings."""
+    for mime, value in data.items():
+        if _JSON_MIME.match(mime):
+            if not _nesting_within(value, MAX_OUTPUT_DEPTH):
+                return False
+        elif not (isinstance(value, str) or isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            return False
+    return True
 
 
 class _OutputBudget:
@@ -410,7 +487,7 @@ class _Kernel:
             os.chown(inside, NOBODY, NOBODY)
         os.chmod(inside, 0o400)
         try:
-            self.sandbox.spawn(["-c", _KERNEL_CODE, "-f", f"{self.sandbox.runtime_inside}/connection.json",
+            self.sandbox.spawn(["-c", _kernel_code(self.policy), "-f", f"{self.sandbox.runtime_inside}/connection.json",
                                 "--HistoryManager.hist_file=:memory:"])
         except SandboxError as error:
             raise _KernelGone(str(error)) from None
@@ -570,6 +647,7 @@ class _NotebookRun:
         self.code = [(i, c) for i, c in enumerate(notebook.cells) if c.cell_type == "code"]
         self.records = [CellRecord(i, c.get("id"), c.get("metadata", {}).get("nbgrader", {}).get("grade_id"))
                         for i, c in self.code]
+        self._is_test = [c.get("metadata", {}).get("nbgrader", {}).get("grade") is True for _, c in self.code]
         for _, cell in self.code:
             cell.outputs, cell.execution_count = [], None
         self.timings = {"sandbox_setup": 0.0, "kernel_start": 0.0, "replay": 0.0, "cells": 0.0}
@@ -611,7 +689,12 @@ class _NotebookRun:
                 return None
 
     def _answer(self, position: int) -> Callable[[str], str] | None:
-        return self.oracle.handler(self.records[position].grade_id) if self.oracle is not None else None
+        """The oracle's stdin handler for the code cell at ``position``: only graded test cells (nbgrader
+        ``grade: true``) may get one, and the oracle sees which test cells come before this one."""
+        if self.oracle is None or not self._is_test[position]:
+            return None
+        earlier = {r.grade_id for r, test in zip(self.records[:position], self._is_test) if test and r.grade_id}
+        return self.oracle.handler(self.records[position].grade_id, earlier)
 
     def _may_restart(self, deadline: float) -> bool:
         if self.restarts >= self.policy.max_restarts or time.monotonic() >= deadline:

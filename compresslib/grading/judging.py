@@ -9,13 +9,13 @@ stop grading.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
 from compresslib.capture.plain import PlainDataError, array_of, describe
+from compresslib.capture.registry import Registry
 from compresslib.grading.fixtures import test_cases
 
 JUDGE_MODULES = {
@@ -26,7 +26,11 @@ JUDGE_MODULES = {
 }
 
 Judge = Callable[[Mapping, Mapping], "str | None"]
-_JUDGES: dict[tuple[str, str], Judge] = {}
+JUDGES = Registry("judge", JUDGE_MODULES)
+judge = JUDGES.register
+"""``@judge(assignment, test)`` registers ``function(case, observed)``: it returns None when the observed
+output is right, or raises :class:`Mistake` (or returns its message) when it is not."""
+judge_of = JUDGES.get
 
 
 class Mistake(Exception):
@@ -41,26 +45,6 @@ class Verdict:
     @classmethod
     def ok(cls, message: str = "hidden tests passed") -> Verdict:
         return cls(True, message)
-
-
-def judge(assignment: str, test: str) -> Callable[[Judge], Judge]:
-    """Register ``function(case, observed)`` as the judge of one graded test. It returns None when the
-    observed output is right, or raises :class:`Mistake` (or returns its message) when it is not."""
-
-    def register(function: Judge) -> Judge:
-        _JUDGES[(assignment, test)] = function
-        return function
-
-    return register
-
-
-def judge_of(assignment: str, test: str) -> Judge:
-    if (assignment, test) not in _JUDGES and assignment in JUDGE_MODULES:
-        importlib.import_module(JUDGE_MODULES[assignment])
-    try:
-        return _JUDGES[(assignment, test)]
-    except KeyError:
-        raise KeyError(f"no judge for {assignment}/{test}") from None
 
 
 # --- what every judge checks first ---------------------------------------------------------------
@@ -161,7 +145,7 @@ def score_report(assignment: str, test: str, report) -> Verdict:
             message = check(case, seen if isinstance(seen, Mapping) else {})
         except Mistake as mistake:
             message = str(mistake)
-        except (KeyError, TypeError, ValueError, IndexError, PlainDataError) as error:
+        except Exception as error:  # noqa: BLE001 - the report is untrusted: whatever it holds fails this test only
             message = f"the grader could not read this cell's result ({type(error).__name__})"
         if message:
             return Verdict(False, message)

@@ -10,6 +10,11 @@ kernel can therefore change its score. The kit replaces both halves:
 * :class:`ReplayExecution` does the same job when the notebook was already executed by a grading
   worker (``python -m compresslib.course grade`` runs many sandboxes in parallel and feeds nbgrader the
   results, so the gradebook keeps one writer).
+* :class:`RestoreCellMetadata` (a sanitizing step, before nbgrader's own) gives every cell that claims
+  an nbgrader grade id the metadata the gradebook recorded for it, so that a submission's edited flags,
+  points or ids can neither make nbgrader reject the whole notebook nor turn a cell of its own into a
+  graded test cell (:data:`SANITIZE_PREPROCESSORS` is the whole sanitizing list, for ``nbgrader
+  autograde`` and the grading command alike).
 * :class:`ScoreCaptures` then decides each test cell's score from its report alone, compared with the
   fixtures in this (trusted) process, and rewrites the cell's outputs so that nbgrader's
   ``SaveAutoGrades`` records exactly that score: the verdict as the only error output (or none), the
@@ -26,7 +31,8 @@ from pathlib import Path
 
 import nbformat
 from nbformat.notebooknode import NotebookNode
-from nbgrader.preprocessors import NbGraderPreprocessor
+from nbgrader.preprocessors import (CheckCellMetadata, ClearOutput, DeduplicateIds, NbGraderPreprocessor,
+                                    OverwriteCells, OverwriteKernelspec)
 from nbgrader.utils import is_grade
 from traitlets import Bool, Float, Integer, Unicode
 
@@ -75,7 +81,7 @@ def verdict_of_cell(assignment: str, cell: NotebookNode) -> Verdict:
         if isinstance(report, str):  # some front ends store JSON outputs as text
             try:
                 report = json.loads(report)
-            except ValueError:
+            except (ValueError, RecursionError):
                 return Verdict(False, "the hidden tests' report could not be read")
         return score_report(assignment, grade_id, report)
     if len(reports) > 1:
@@ -118,6 +124,59 @@ class ScoreCaptures(NbGraderPreprocessor):
 
     def preprocess_cell(self, cell, resources, index):  # pragma: no cover - preprocess does the work
         return cell, resources
+
+
+class RestoreCellMetadata(NbGraderPreprocessor):
+    """Make the nbgrader metadata of every cell what the gradebook recorded for its grade id.
+
+    nbgrader's sanitizing trusts the flags a submission carries: with a test cell's ``solution`` flag
+    set, or its grade id renamed, OverwriteCells raises ("Inconsistent checksums", a KeyError) and
+    the whole notebook is not graded; a cell of the student's own that carries a dependent test's grade
+    id could be taken for that test. Here, before DeduplicateIds and OverwriteCells: a cell whose grade
+    id the gradebook knows for this notebook gets exactly the recorded metadata (grade, solution,
+    locked, task, points, cell type, checksum), so OverwriteCells then restores a locked cell's source;
+    any other nbgrader metadata (an unknown or malformed id) is removed, making it an ordinary cell.
+    A grade id held by several cells stays with the last of them, as with nbgrader's DeduplicateIds,
+    and the others become ordinary cells (DeduplicateIds leaves them an empty ``nbgrader`` dict, on
+    which OverwriteCells' ``add_missing_cells`` fails with a KeyError: a copied test cell would stop
+    the whole notebook from being graded)."""
+
+    def preprocess(self, nb, resources):
+        from nbgrader.api import Gradebook
+
+        info = resources["nbgrader"]
+        with Gradebook(info["db_url"]) as gradebook:
+            notebook = gradebook.find_notebook(info["notebook"], info["assignment"])
+            sources = {c.name: (c.cell_type, bool(c.locked), c.checksum) for c in notebook.source_cells}
+            points = {c.name: float(c.max_score) for c in notebook.grade_cells}
+            solutions = {c.name for c in notebook.solution_cells}
+            tasks = {c.name for c in notebook.task_cells}
+        seen = set()
+        for cell in reversed(nb.cells):
+            if "nbgrader" not in cell.get("metadata", {}):
+                continue
+            claimed = cell.metadata["nbgrader"]
+            grade_id = claimed.get("grade_id") if isinstance(claimed, dict) else None
+            if not isinstance(grade_id, str) or grade_id not in sources or grade_id in seen:
+                del cell.metadata["nbgrader"]
+                continue
+            seen.add(grade_id)
+            cell_type, locked, checksum = sources[grade_id]
+            restored = {"grade": grade_id in points, "grade_id": grade_id, "locked": locked,
+                        "schema_version": 3, "solution": grade_id in solutions, "task": grade_id in tasks,
+                        "cell_type": cell_type, "checksum": checksum}
+            if grade_id in points:
+                restored["points"] = points[grade_id]
+            cell.metadata["nbgrader"] = nbformat.from_dict(restored)
+        return nb, resources
+
+    def preprocess_cell(self, cell, resources, index):  # pragma: no cover - preprocess does the work
+        return cell, resources
+
+
+# nbgrader's sanitizing before execution, with the cells' metadata first restored from the gradebook.
+SANITIZE_PREPROCESSORS = [ClearOutput, RestoreCellMetadata, DeduplicateIds, OverwriteKernelspec, OverwriteCells,
+                          CheckCellMetadata]
 
 
 def _course_root(preprocessor) -> Path:

@@ -14,7 +14,7 @@ import numpy as np
 
 from compresslib.grading import closed_forms as cf
 from compresslib.grading.judging import Mistake, as_array, as_scalar, close, judge, name_the_mistake, require_ok, short
-from compresslib.grading.oracle import oracle, tensor
+from compresslib.grading.oracle import oracle, require_reply_size, tensor
 
 ASSIGNMENT = "01_soft_targets"
 
@@ -191,6 +191,7 @@ def _check_temperature(temperature) -> float:
 @oracle(ASSIGNMENT, "softmax_with_temperature")
 def softmax_oracle(args) -> dict:
     z, T, dim = np.asarray(args["logits"], dtype=np.float64), _check_temperature(args["temperature"]), int(args["dim"])
+    require_reply_size(z.size**2, "the softmax Jacobian")  # dense: (number of logits)^2
     return {"result": tensor(cf.softmax(z / T, axis=dim)), "jacobian_wrt": "logits",
             "jacobian": cf.softmax_jacobian(z, T, axis=dim).tolist()}
 

@@ -15,8 +15,8 @@
 Files (:mod:`compresslib.runs.paths`): ``runs/distill/<profile>/`` holds ``results.json`` (with
 provenance), ``results.md``, ``learning_curves.png``, ``accuracy.png`` and every part as soon as it is
 done (``teacher/``, ``teacher.json``, ``teacher_outputs.pt``, ``students/*.json``, ``timing.json``), so a
-rerun skips finished parts; the latest results are copied to ``runs/distill/``. The fixtures notebook 02
-is graded against come from ``--fixtures-only``.
+rerun skips finished parts; the latest results are copied to ``runs/distill/``. (Notebook 02's grading
+fixtures: ``python -m compresslib.grading.record 02_distilbert_student``.)
 """
 
 from __future__ import annotations
@@ -45,7 +45,6 @@ from compresslib.models import count_parameters, freeze_word_embeddings, load_cl
 from compresslib.runs import paths, report
 from compresslib.runs.claims import compare
 from compresslib.runs.common import cached, decode_classes, encode_classes, read_json, seed_everything
-from compresslib.runs.distill_fixtures import write_fixtures
 from compresslib.runs.hparams import Profile, option
 from compresslib.runs.runner import Run, run_main
 from compresslib.training import (
@@ -59,7 +58,6 @@ from compresslib.training import (
     with_teacher_logits,
 )
 
-FIXTURES_PATH = Path(__file__).resolve().parents[1] / "grading" / "fixtures" / "02_distilbert_student.json"
 
 
 @dataclass(frozen=True)
@@ -427,14 +425,9 @@ def markdown(results: dict, figure_prefix: str = "") -> str:
     return "\n".join(lines)
 
 
-def fixtures(path: Path | None) -> Path:
-    path = path or FIXTURES_PATH
-    write_fixtures(path)
-    return path
-
 
 RUN = Run(name="distill", description=__doc__, profiles=PROFILES, execute=execute, summarise=summarise, plot=plot,
-          markdown=markdown, title=title, fixtures=fixtures)
+          markdown=markdown, title=title)
 
 
 def main(argv=None) -> int:

@@ -9,7 +9,6 @@ A run module declares a :class:`Run`::
         plot=plot,              # (results, folder) -> names of the PNG files it wrote there
         markdown=markdown,      # (results, figure_prefix) -> the report's Markdown body (tables, claims, figures)
         title=...,              # the report's heading
-        fixtures=write_fixtures,  # optional: --fixtures-only
     )
 
     def main(argv=None):
@@ -55,7 +54,6 @@ class Run:
     plot: Callable[[dict, Path], list[str]]
     markdown: Callable[[dict, str], str]
     title: Callable[[dict], str]
-    fixtures: Callable[[Path | None], Path] | None = None
 
 
 def parser_for(run: Run) -> argparse.ArgumentParser:
@@ -71,9 +69,6 @@ def parser_for(run: Run) -> argparse.ArgumentParser:
                         help="torch CPU threads (1 is faster than 2 when another job shares a 2-core machine)")
     parser.add_argument("--report-only", action="store_true",
                         help="recompute the summary, claims, tables and plots from <out>/<profile>/results.json")
-    if run.fixtures is not None:
-        parser.add_argument("--fixtures-only", action="store_true", help="write only the grading fixtures and stop")
-        parser.add_argument("--fixtures", type=Path, default=None, help="where the fixtures go")
     hparams.add_arguments(parser, run.profiles)
     return parser
 
@@ -83,9 +78,6 @@ def run_main(run: Run, argv=None) -> int:
     hparams.check_profiles(run.profiles)
     argv = list(argv) if argv is not None else None
     args = parser_for(run).parse_args(argv)
-    if getattr(args, "fixtures_only", False):
-        print(f"wrote {run.fixtures(args.fixtures)}")
-        return 0
     profile = hparams.from_arguments(args, run.profiles[args.profile])
     out = args.out or paths.run_dir(run.name)
     folder = paths.profile_dir(out, profile.name)

@@ -247,11 +247,22 @@ except RuntimeError as error:
     print("RuntimeError:", error)
 
 # %% [markdown]
+# **Your answer.** What happens, and why? Which lines of `lecture_kd_step` would you change? Write it
+# here (double-click this cell to edit it) before you open the next cell.
+#
+# *...*
+
+# %% [markdown]
+# <details><summary><b>Our answer</b> (click to open it, once you have written yours)</summary>
+#
 # Both forward passes run under `torch.no_grad()`, so the student's logits carry no graph and
 # `loss.backward()` has nothing to differentiate: the student can never learn. Only the **teacher**
 # belongs under `no_grad` (it is a fixed target), in `eval()` mode so that dropout does not add noise to
 # the soft targets.
 #
+# </details>
+
+# %% [markdown]
 # Write the corrected step with your `combined_loss`. `batch` is a dict holding `"labels"` and the
 # model's keyword inputs (here `"features"`; for BERT `"input_ids"`, `"attention_mask"`, ...). Zero the
 # gradients, backpropagate, take one optimizer step, and return the loss as a float.
@@ -300,6 +311,7 @@ print(f"loss: first step {losses[0]:.3f}, last step {losses[-1]:.3f}")
 # %% [markdown]
 # ## Where this goes next
 #
-# `compresslib` holds the reference versions of these functions (`compresslib.distillation_loss` also
-# handles token-level logits `(batch, seq, vocab)` with a padding mask, as in word-level distillation
-# of a language model). Notebook 02 uses them to distil a 6-layer BERT into a 3-layer student.
+# `compresslib` holds the reference versions of these functions; in your kit they stay locked until this
+# notebook's deadline, then your course unlocks them (`compresslib.distillation_loss` also handles
+# token-level logits `(batch, seq, vocab)` with a padding mask, as in word-level distillation of a
+# language model). Notebook 02 uses them to distil a 6-layer BERT into a 3-layer student.

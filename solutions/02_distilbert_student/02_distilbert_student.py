@@ -28,9 +28,9 @@
 # in the lecture's table form (parameters, inference time, accuracy, % of the teacher).
 #
 # **How this works.** Replace each `raise NotImplementedError()` with your code. The cell after each
-# function runs the *visible* tests; the grader also runs hidden tests there, on a tiny 4-layer BERT,
-# whose failure messages name the likely mistake. The graded cells run in seconds; the comparison at the
-# end trains small models on a small subset of the data, a few minutes on a laptop CPU.
+# function runs the *visible* tests; the grader also runs hidden tests there, on tiny BERTs of several
+# depths, whose failure messages name the likely mistake. The graded cells run in seconds; the comparison
+# at the end (not graded) trains small models on a small subset of the data, a few minutes on a laptop CPU.
 
 # %%
 import copy
@@ -43,12 +43,11 @@ import torch.nn as nn
 from transformers import BertConfig, BertForSequenceClassification
 
 from compresslib import combined_loss
-from compresslib.grading import distilbert_student as grading
 
 torch.manual_seed(0)
 
-# A toy teacher for the visible tests: a randomly initialised 4-layer BERT (the hidden tests use a
-# similar one with recorded weights).
+# A toy teacher for the visible tests: a randomly initialised 4-layer BERT (the hidden tests use
+# similar ones, of several depths, with recorded weights).
 toy_teacher = BertForSequenceClassification(BertConfig(
     vocab_size=50, hidden_size=16, num_hidden_layers=4, num_attention_heads=2, intermediate_size=32,
     max_position_embeddings=32, num_labels=2)).eval()
@@ -64,11 +63,14 @@ toy_batch = {"input_ids": torch.randint(1, 50, (3, 7)), "attention_mask": torch.
 # `[0, 2, 4, 7, 9, 11]`, keeping the top layer; any spread-out choice works far better than the bottom
 # half, which would throw away everything the upper layers learned.)
 #
-# Return the list of teacher layer indices for a teacher of even depth `num_teacher_layers`.
+# Return the list of teacher layer indices for a teacher of depth `num_teacher_layers`. For an odd depth
+# $L$, one out of two from layer 0 keeps $\lceil L/2 \rceil$ layers, `[0, 2, ..., L - 1]`: the top layer
+# too (a 5-layer teacher gives `[0, 2, 4]`, a 1-layer teacher `[0]`).
 
 # %% nbgrader={"grade": false, "grade_id": "every_other_layers", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def every_other_layers(num_teacher_layers):
-    """The teacher layers a half-depth student keeps: [0, 2, 4, ...] (one out of two, from layer 0)."""
+    """The teacher layers a half-depth student keeps: [0, 2, 4, ...] (one out of two, from layer 0;
+    ceil(L / 2) of them, so an odd depth keeps its top layer)."""
     ### BEGIN SOLUTION
     return list(range(0, num_teacher_layers, 2))
     ### END SOLUTION
@@ -76,7 +78,7 @@ def every_other_layers(num_teacher_layers):
 
 # %% nbgrader={"grade": true, "grade_id": "test_every_other_layers", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 ### BEGIN HIDDEN TESTS
-grading.check_every_other_layers(every_other_layers)
+from compresslib.capture import capture; capture("02_distilbert_student", "test_every_other_layers", globals())
 ### END HIDDEN TESTS
 assert list(every_other_layers(6)) == [0, 2, 4], "a 6-layer teacher: keep layers 0, 2 and 4"
 assert len(every_other_layers(12)) == 6, "half of the teacher's layers"
@@ -119,7 +121,7 @@ def make_student(teacher, layers):
 
 # %% nbgrader={"grade": true, "grade_id": "test_make_student", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
 ### BEGIN HIDDEN TESTS
-grading.check_make_student(make_student)
+from compresslib.capture import capture; capture("02_distilbert_student", "test_make_student", globals())
 ### END HIDDEN TESTS
 toy_student = make_student(toy_teacher, [0, 2])
 assert len(toy_student.bert.encoder.layer) == 2 and toy_student.config.num_hidden_layers == 2, "2 layers"
@@ -181,7 +183,7 @@ def teacher_logits(teacher, batch):
 
 # %% nbgrader={"grade": true, "grade_id": "test_teacher_logits", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 ### BEGIN HIDDEN TESTS
-grading.check_teacher_logits(teacher_logits)
+from compresslib.capture import capture; capture("02_distilbert_student", "test_teacher_logits", globals())
 ### END HIDDEN TESTS
 toy_teacher.train()
 v = teacher_logits(toy_teacher, toy_batch)
@@ -222,7 +224,7 @@ def distill_step(student, batch, optimizer, *, temperature, alpha):
 
 # %% nbgrader={"grade": true, "grade_id": "test_distill_step", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
 ### BEGIN HIDDEN TESTS
-grading.check_distill_step(distill_step)
+from compresslib.capture import capture; capture("02_distilbert_student", "test_distill_step", globals())
 ### END HIDDEN TESTS
 toy_student = copy.deepcopy(toy_teacher)  # any student will do for this test
 with torch.no_grad():
@@ -250,23 +252,25 @@ print("visible tests passed")
 # To stay within minutes on a CPU everything is small: a few hundred training snippets, one epoch,
 # sequences cut at 48 tokens, the (pre-trained) word-embedding matrix frozen. If the reference run's
 # teacher exists (`make reference` writes `runs/distill/cpu/teacher`), it is loaded; otherwise the
-# teacher is fine-tuned here, briefly. `COMPRESSLIB_PROFILE=tiny` (what the course's CI sets) shrinks
-# everything to a smoke test whose numbers mean nothing.
+# teacher is fine-tuned here, briefly. The `quick` profile (what Validate and the grader use, or
+# `COMPRESSLIB_PROFILE=quick`) shrinks everything to a smoke test whose numbers mean nothing. Grading
+# skips these experiments (their cells are tagged `grader-skip`).
 
-# %%
+# %% tags=["grader-skip"]
 from datasets import DatasetDict
 from transformers import AutoModelForSequenceClassification
 
 from compresslib.data import load_polarity_dataset
 from compresslib.models import count_parameters, load_classifier, load_tokenizer
+from compresslib.profiles import notebook_profile
 from compresslib.training import (accuracy, fit, hard_label_step, make_loader, time_inference, tokenize,
                                   with_teacher_logits)
 
-PROFILE = os.environ.get("COMPRESSLIB_PROFILE", "notebook")
+PROFILE = notebook_profile()  # quick under Validate and the grader, else cpu (or $COMPRESSLIB_PROFILE)
 SIZES = {
-    "tiny": dict(train=16, test=32, timing=16, max_length=16, batch_size=8, eval_batch_size=32, lr=2e-4),
-    "notebook": dict(train=256, test=256, timing=128, max_length=48, batch_size=16, eval_batch_size=128, lr=2e-4),
-}[PROFILE if PROFILE == "tiny" else "notebook"]
+    "quick": dict(train=16, test=32, timing=16, max_length=16, batch_size=8, eval_batch_size=32, lr=2e-4),
+    "cpu": dict(train=256, test=256, timing=128, max_length=48, batch_size=16, eval_batch_size=128, lr=2e-4),
+}[PROFILE if PROFILE == "quick" else "cpu"]
 TEMPERATURE, ALPHA = 2.0, 0.5
 torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
 print(f"profile {PROFILE!r}: {SIZES}")
@@ -290,7 +294,7 @@ def freeze_word_embeddings(model):
 
 def reference_teacher():
     """runs/distill/cpu/teacher from the reference run (`make reference`), if this checkout has one."""
-    if PROFILE == "tiny":
+    if PROFILE == "quick":
         return None
     for folder in [Path.cwd(), *Path.cwd().parents]:
         candidate = folder / "runs" / "distill" / "cpu" / "teacher"
@@ -317,7 +321,7 @@ print(f"teacher: MiniLM-L6, {teacher_origin} ({time.perf_counter() - started:.0f
 # Cache the soft targets once, with your `teacher_logits`, over the students' training set (in a fixed
 # order, then stored as a column so they follow their examples when the loader shuffles).
 
-# %%
+# %% tags=["grader-skip"]
 started = time.perf_counter()
 in_order = make_loader(data["train"], tokenizer, batch_size=SIZES["eval_batch_size"], shuffle=False)
 cached = torch.cat([teacher_logits(teacher, batch) for batch in in_order])
@@ -349,7 +353,7 @@ for name in ("no KD", "KD"):
 # Parameters, inference time (one pass over the same test batches on this machine, best of 3), test
 # accuracy, and the student's accuracy as a percentage of the teacher's.
 
-# %%
+# %% tags=["grader-skip"]
 rows = {"teacher (6 layers)": teacher, **{f"student {len(layers)} layers, {n}": m for n, m in students.items()}}
 results = {}
 for name, model in rows.items():
@@ -363,8 +367,8 @@ for name, r in results.items():
           f"{100 * r['accuracy'] / teacher_result['accuracy']:.1f} |")
 print(f"\n{len(data['test'])} test snippets; inference time over {SIZES['timing']} of them in batches of "
       f"{SIZES['eval_batch_size']} on the CPU; students trained on {len(data['train'])} snippets for 1 epoch.")
-if PROFILE == "tiny":
-    print("profile 'tiny': a smoke test on a handful of examples, these numbers mean nothing")
+if PROFILE == "quick":
+    print("profile 'quick': a smoke test on a handful of examples, these numbers mean nothing")
 
 # %% [markdown]
 # ### What to look for
