@@ -142,7 +142,7 @@ def test_the_executors_oracle_offers_stdin_only_to_dependent_tests(tmp_path):
     oracle = StandInOracle.from_inputs(ASSIGNMENT, inputs)
     assert oracle.handler("test_softmax_with_temperature") is None  # nothing before it to stand in for
     assert oracle.handler(None) is None and oracle.handler("a student's cell") is None
-    reply = oracle.handler(TEST)
+    reply = oracle.handler(TEST, {"test_softmax_with_temperature"})  # the earlier test ran above it
     assert reply("What is your name?") == ""  # a student's own input() gets an empty line
     asked = {"function": "softmax_with_temperature", "args": {"logits": {"tensor": [[0.0, 0.0]]}, "temperature": 1.0, "dim": -1}}
     assert json.loads(reply(ORACLE_PROMPT + json.dumps(asked)))["result"]["tensor"] == [[0.5, 0.5]]

@@ -17,7 +17,7 @@ Whatever a request does, the reply is data: the oracle never raises into the gra
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 
 import numpy as np
 
