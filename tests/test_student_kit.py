@@ -74,7 +74,8 @@ def test_the_kit_holds_the_releases_and_no_instructor_files(kit):
 
 # One locked reference answer per notebook, called as the notebook's plumbing would call it.
 LOCKED_CALLS = {
-    "01_soft_targets": ("distillation_loss", "compresslib.distillation_loss(torch.zeros(1, 2), torch.zeros(1, 2), 2.0)"),
+    "01_soft_targets": ("distillation_loss",
+                        "compresslib.distillation_loss(torch.zeros(1, 2), torch.zeros(1, 2), 2.0)"),
     "04_precision_rank_sharing": ("quantize_per_channel",
                                   "compresslib.quantize.quantize_per_channel(torch.ones(2, 3), 4)"),
 }
