@@ -39,3 +39,63 @@ def plot_gradient_scaling(temperatures, with_t2, without_t2):
     ax.legend()
     fig.tight_layout()
     return fig
+
+
+def plot_singular_values(spectra: dict[str, "list[float]"], *, break_even: dict[str, int] | None = None, title: str = ""):
+    """Two panels for each matrix ``{label: singular values (decreasing)}``: the singular values over the
+    largest one (log scale), and the share of the squared singular values a rank-r factorisation keeps,
+    :math:`\\sum_{i \\le r}\\sigma_i^2 / \\sum_i \\sigma_i^2`, with each matrix's break-even rank (``break_even``,
+    the largest rank that still saves parameters) as a dashed line."""
+    import numpy as np
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+    for i, (label, values) in enumerate(spectra.items()):
+        values = np.asarray(values, dtype=np.float64)
+        ranks = np.arange(1, len(values) + 1)
+        left.semilogy(ranks, values / values[0], color=f"C{i}", label=label)
+        right.plot(ranks, np.cumsum(values**2) / np.sum(values**2), color=f"C{i}", label=label)
+        if break_even and label in break_even:
+            right.axvline(break_even[label], color=f"C{i}", ls="--", lw=1)
+    left.set_xlabel("index i")
+    left.set_ylabel(r"$\sigma_i / \sigma_1$")
+    right.set_xlabel("rank r")
+    right.set_ylabel("share of the squared singular values kept")
+    right.set_ylim(0, 1.02)
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+    left.legend(fontsize=8)
+    fig.suptitle(title + ("  (dashed: the break-even rank)" if break_even else ""))
+    fig.tight_layout()
+    return fig
+
+
+def plot_frontier(points: dict[str, tuple[float, float]], *, majority: float | None = None, baseline: str | None = None,
+                  title: str = ""):
+    """Accuracy (y, %) against bytes as stored (x, log scale), one labelled point per model
+    ``{name: (bytes, accuracy)}``; the models no other model beats on both (smaller *and* at least as
+    accurate) joined as the frontier; the ``baseline`` model's accuracy dashed, the majority-class
+    accuracy (a constant guess) dotted."""
+    items = sorted(points.items(), key=lambda item: item[1][0])
+    fig, ax = plt.subplots(figsize=(7.5, 4.6))
+    frontier, best = [], -1.0
+    for name, (size, accuracy) in items:
+        if accuracy > best:
+            frontier.append((size, accuracy))
+            best = accuracy
+    ax.plot([s / 1e6 for s, _ in frontier], [100 * a for _, a in frontier], "-", color="tab:gray", lw=1,
+            label="frontier (nothing smaller is as accurate)", zorder=1)
+    for name, (size, accuracy) in items:
+        ax.scatter(size / 1e6, 100 * accuracy, zorder=2)
+        ax.annotate(name, (size / 1e6, 100 * accuracy), textcoords="offset points", xytext=(4, 3), fontsize=7)
+    if baseline is not None and baseline in points:
+        ax.axhline(100 * points[baseline][1], color="black", ls="--", lw=1, label=f"{baseline} (uncompressed)")
+    if majority is not None:
+        ax.axhline(100 * majority, color="black", ls=":", lw=1, label="majority class (a constant guess)")
+    ax.set_xscale("log")
+    ax.set_xlabel("bytes as stored (MB, log scale)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig

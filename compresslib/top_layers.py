@@ -25,12 +25,18 @@ from torch import nn
 
 
 class CachedEmbeddings(nn.Module):
-    """Stands in for BERT's embedding layer: passes the cached hidden states (``inputs_embeds``) through."""
+    """Stands in for BERT's embedding layer: passes the cached hidden states (``inputs_embeds``) through,
+    in the model's floating-point dtype (float32 caches feed a model cast to bfloat16 or float16 too)."""
+
+    def __init__(self):
+        super().__init__()
+        # an empty, non-persistent buffer: model.to(dtype) converts it, so it tells forward the model's dtype
+        self.register_buffer("dtype_probe", torch.empty(0), persistent=False)
 
     def forward(self, input_ids=None, token_type_ids=None, position_ids=None, inputs_embeds=None, **kwargs):
         if inputs_embeds is None:
             raise ValueError("the top-layers model takes the cached hidden states as inputs_embeds")
-        return inputs_embeds
+        return inputs_embeds.to(self.dtype_probe.dtype)
 
 
 @dataclass

@@ -125,6 +125,32 @@ def test_factorize_linears_replaces_only_the_chosen_layers_of_a_copy():
         assert torch.allclose(full(**batch).logits, model(**batch).logits, atol=1e-5)
 
 
+def test_factorize_linears_takes_a_students_factorizer():
+    """Notebook 04 passes the student's factorize_linear (the library's is locked in the student kit): it is
+    called once per chosen layer with that layer and its rank (the energy rule's rank chosen here)."""
+    model = tiny_bert()
+    calls = []
+
+    def student(linear, rank):
+        calls.append((linear.out_features, linear.in_features, rank))
+        return factorize_linear(linear, rank)
+
+    theirs = factorize_linears(model, rank=4, factorizer=student)
+    assert sorted(calls) == sorted([(INTERMEDIATE, HIDDEN, 4), (HIDDEN, INTERMEDIATE, 4)] * 2)
+    ours = factorize_linears(model, rank=4)
+    with torch.no_grad():
+        batch = token_batch()
+        assert torch.equal(theirs(**batch).logits, ours(**batch).logits)
+    calls.clear()
+    by_energy = factorize_linears(model, energy=0.9, factorizer=student)
+    assert factorized_ranks(by_energy) == energy_ranks(model, 0.9, FFN_PATTERN)
+    assert [rank for *_, rank in calls] == list(energy_ranks(model, 0.9, FFN_PATTERN).values())
+    with pytest.raises(ValueError, match="nn.Module"):
+        factorize_linears(model, rank=4, factorizer=lambda linear, rank: linear.weight)
+    with pytest.raises(ValueError, match="exactly one of rank or energy"):
+        factorize_linears(model, factorizer=student)
+
+
 def test_a_factorised_model_fine_tunes_with_fit():
     model = factorize_linears(tiny_bert(), rank=3)
     model.train()

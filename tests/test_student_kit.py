@@ -11,18 +11,35 @@ from pathlib import Path
 
 import pytest
 
-from compresslib.course.kit_scan import scan_student_kit
+from compresslib.course.kit_scan import NUMBER, fixture_value_strings, scan_student_kit
 from compresslib.course.notebooks import assignments
 from compresslib.course.student_kit import (
+    EXCLUDED_PACKAGES,
     KitError,
     build_student_kit,
     grading_kit,
     grading_unlocks,
     lock_source,
+    reference_functions,
 )
+from compresslib.grading.fixtures import fixture_path
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENTS = assignments(ROOT)
+GRADED = [a for a in ASSIGNMENTS if fixture_path(a).exists() and "tests" in json.loads(fixture_path(a).read_text())]
+
+
+def reference_answers_of(assignment: str) -> set[str]:
+    """``module.function`` of every library function marked ``@reference_answer(assignment)``, read from the
+    sources (not from the registry, which fills only as modules are imported)."""
+    found = set()
+    for path in sorted((ROOT / "compresslib").rglob("*.py")):
+        relative = path.relative_to(ROOT)
+        if relative.parts[1] in EXCLUDED_PACKAGES:
+            continue
+        module = ".".join(relative.with_suffix("").parts)
+        found |= {f"{module}.{name}" for name, marks, _ in reference_functions(path.read_text()) if assignment in marks}
+    return found
 
 
 @pytest.fixture(scope="module")
@@ -55,15 +72,34 @@ def test_the_kit_holds_the_releases_and_no_instructor_files(kit):
     assert "package-data" not in (kit / "pyproject.toml").read_text()
 
 
+# One locked reference answer per notebook, called as the notebook's plumbing would call it.
+LOCKED_CALLS = {
+    "01_soft_targets": ("distillation_loss",
+                        "compresslib.distillation_loss(torch.zeros(1, 2), torch.zeros(1, 2), 2.0)"),
+    "04_precision_rank_sharing": ("quantize_per_channel",
+                                  "compresslib.quantize.quantize_per_channel(torch.ones(2, 3), 4)"),
+}
+
+
 @pytest.mark.slow
-def test_a_locked_answer_raises_naming_its_notebook(kit):
-    done = _run_in_kit(kit, "import compresslib, torch\n"
+@pytest.mark.parametrize("assignment", sorted(LOCKED_CALLS))
+def test_a_locked_answer_raises_naming_its_notebook(kit, assignment):
+    name, call = LOCKED_CALLS[assignment]
+    done = _run_in_kit(kit, "import compresslib, compresslib.quantize, torch\n"
                             "print(compresslib.__file__)\n"
-                            "try:\n    compresslib.distillation_loss(torch.zeros(1, 2), torch.zeros(1, 2), 2.0)\n"
+                            f"try:\n    {call}\n"
                             "except NotImplementedError as e:\n    print('LOCKED', e)\n")
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(str(kit)), "the kit's compresslib must be the one imported"
-    assert "LOCKED distillation_loss is what you write in notebook 01_soft_targets" in done.stdout
+    assert f"LOCKED {name} is what you write in notebook {assignment}" in done.stdout
+
+
+@pytest.mark.parametrize("assignment", GRADED)
+def test_every_reference_answer_of_a_graded_notebook_is_locked(kit, assignment):
+    marked = reference_answers_of(assignment)
+    assert marked, f"no library function is marked @reference_answer({assignment!r})"
+    locked = set(json.loads((kit / "KIT.json").read_text())["locked_functions"])
+    assert marked <= locked, sorted(marked - locked)
 
 
 @pytest.mark.slow
@@ -102,12 +138,13 @@ def test_the_scan_finds_a_reference_answer_copied_into_the_kit(kit, tmp_path):
     assert any("helpers_from_a_friend.py" in p and "reference answer" in p for p in problems), problems
 
 
-def test_the_scan_finds_a_hidden_value_in_any_file(kit, tmp_path):
+@pytest.mark.parametrize("assignment", GRADED)
+def test_the_scan_finds_a_hidden_value_in_any_file(kit, tmp_path, assignment):
     leaky = tmp_path / "leaky"
     shutil.copytree(kit, leaky)
-    fixture = json.loads((ROOT / "compresslib/grading/fixtures/01_soft_targets.json").read_text())
-    value = fixture["tests"]["test_distillation_loss"]["cases"][0]["expected"]["value"]
-    (leaky / "notes.md").write_text(f"the loss should come out as {value}\n")
+    # one number of that notebook's hidden tests, written as the scan reads numbers
+    value = min(v for v in fixture_value_strings([fixture_path(assignment)]) if NUMBER.fullmatch(v))
+    (leaky / "notes.md").write_text(f"the answer should come out as {value}\n")
     problems = scan_student_kit(ROOT, leaky)
     assert any(p.startswith("notes.md") and "hidden tests" in p for p in problems), problems
 

@@ -1,8 +1,8 @@
 """Plain data: the wire formats between the grader and the student's kernel.
 
 Inputs come in as JSON: a tensor is ``{"tensor": nested lists, "dtype": "float32"}`` (dtype optional,
-float32 by default), a dict of inputs ``{"mapping": {...}}``; numbers, strings and lists stay as they
-are. :func:`from_input` builds them.
+float32 by default), a dict of inputs ``{"mapping": {...}}``, a tuple of inputs ``{"tuple": [...]}``
+(e.g. the two factors an oracle returns); numbers, strings and lists stay as they are. :func:`from_input` builds them.
 
 Results cross from the sandbox to the trusted scorer as JSON only (numbers, strings, lists, dicts):
 never pickles, never objects with methods. A tensor becomes ``{"tensor": {"dtype", "shape", "data"}}``
@@ -88,6 +88,8 @@ def from_input(spec):
         return torch.tensor(spec["tensor"], dtype=dtype)
     if isinstance(spec, dict) and "mapping" in spec:
         return {k: from_input(v) for k, v in spec["mapping"].items()}
+    if isinstance(spec, dict) and "tuple" in spec:
+        return tuple(from_input(v) for v in spec["tuple"])
     return spec
 
 

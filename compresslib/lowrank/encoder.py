@@ -14,6 +14,7 @@ approximately low-rank, by contrast, concentrates its energy in a few leading si
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -33,19 +34,36 @@ ENCODER_PATTERN = f"({FFN_PATTERN})|({ATTENTION_PATTERN})"
 
 
 def factorize_linears(model: nn.Module, *, rank: int | None = None, energy: float | None = None,
-                      pattern: str = FFN_PATTERN, inplace: bool = False) -> nn.Module:
+                      pattern: str = FFN_PATTERN, inplace: bool = False,
+                      factorizer: Callable[[nn.Linear, int], nn.Module] | None = None) -> nn.Module:
     """``model`` with each ``nn.Linear`` whose name matches ``pattern`` replaced by its
     :func:`~compresslib.lowrank.factorize.factorize_linear` at ``rank`` (the same for every layer) or at
     the smallest rank keeping ``energy`` of that layer's squared singular values. A copy unless
-    ``inplace``; :func:`factorized_ranks` lists the ranks chosen. The result fine-tunes like any model
-    (``compresslib.training.fit``)."""
+    ``inplace``; :func:`factorized_ranks` lists the ranks chosen (of :class:`LowRankLinear` layers). The
+    result fine-tunes like any model (``compresslib.training.fit``).
+
+    ``factorizer(linear, rank) -> module`` replaces the default ``factorize_linear`` (a notebook passes
+    the student's own); with ``energy``, each layer's rank is chosen here and handed to it."""
+    if (rank is None) == (energy is None):
+        raise ValueError(f"give exactly one of rank or energy, got rank={rank!r}, energy={energy!r}")
     names = linear_names(model, pattern)
     if rank is not None:  # check the rank against every layer before replacing any
         for name in names:
             layer = model.get_submodule(name)
             check_rank(rank, (layer.out_features, layer.in_features), name=f"rank (for {name})")
     model = model if inplace else copy.deepcopy(model)
-    replace_modules(model, names, lambda _, linear: factorize_linear(linear, rank, energy=energy))
+    if factorizer is None:
+        replace_modules(model, names, lambda _, linear: factorize_linear(linear, rank, energy=energy))
+    else:
+        def build(name: str, linear: nn.Linear) -> nn.Module:
+            chosen = rank if rank is not None else rank_for_energy(singular_values(linear.weight), energy)
+            with torch.no_grad():
+                layer = factorizer(linear, chosen)
+            if not isinstance(layer, nn.Module):
+                raise ValueError(f"factorizer must return an nn.Module for {name}, got {type(layer).__name__}")
+            return layer
+
+        replace_modules(model, names, build)
     return model
 
 
