@@ -75,7 +75,9 @@ def test_a_notebook_paragraph_is_the_runs_evidence_as_markdown_comment_lines(sto
     body = distill.notebook_evidence(results, "02")
     expected = "".join(f"# {line}\n" if line else "#\n" for line in body.splitlines())
     assert rendered == text.replace("# stale 99.9%\n", expected)
-    assert "Which layers" in body and "Retention" in body and "Label-scarce" in body
+    assert "Retention" in body and "Label-scarce" in body
+    layer_arms = any(c["key"] == "every_other_beats_first_half" for c in results["claims"])
+    assert ("Which layers" in body) == layer_arms  # the layer paragraph only where the run had those arms
     with pytest.raises(ValueError, match="notebook is one of"):
         distill.notebook_evidence(results, "03")
 
