@@ -48,17 +48,21 @@ def graded_tests(assignment: str) -> list[str]:
     return sorted(load_fixture(assignment)["tests"])
 
 
-def grade(assignment: str, test: str, namespace: dict) -> Verdict:
-    """One hidden test on the functions in ``namespace``: harness (as in the sandbox, its stand-ins
-    answered by the oracle in-process instead of over stdin), JSON, judge."""
+def harness_report(assignment: str, test: str, namespace: dict) -> dict:
+    """One hidden test's report on the functions in ``namespace``, as it leaves the sandbox (through JSON):
+    the harness with its stand-ins answered by the oracle in-process instead of over stdin."""
     cases = hidden_inputs(assignment)[test]["cases"]
     allowed = scope([case.get("stand_ins", {}) for case in cases])
     set_transport(lambda request: answer(assignment, allowed, request))
     try:
-        report = json.loads(json.dumps(run_harness(assignment, test, cases, namespace)))
+        return json.loads(json.dumps(run_harness(assignment, test, cases, namespace)))
     finally:
         set_transport(None)
-    return score_report(assignment, test, report)
+
+
+def grade(assignment: str, test: str, namespace: dict) -> Verdict:
+    """One hidden test on the functions in ``namespace``: harness report, then the trusted judge."""
+    return score_report(assignment, test, harness_report(assignment, test, namespace))
 
 
 def grade_all(assignment: str, namespace: dict) -> dict[str, Verdict]:
