@@ -353,16 +353,22 @@ def test_a_kernel_that_cannot_start_is_reported_and_leaves_nothing(kit):
     assert set(Path(tempfile.gettempdir()).glob("compresslib-sandbox-*")) <= before
 
 
+def repository_kit(tmp_path: Path) -> Path:
+    """This repository's compresslib as a grading kit, readable by the sandbox's user."""
+    kit = tmp_path / "kit"
+    shutil.copytree(ROOT / "compresslib", kit / "compresslib", ignore=shutil.ignore_patterns("__pycache__"))
+    for path in [kit, *kit.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    return kit
+
+
 @pytest.mark.slow
 def test_real_notebook_01_runs_in_the_sandbox(tmp_path):
     """The release of notebook 01 with its solutions filled in, this repository's compresslib as the kit: every
     cell ok in the sandbox; prints where the seconds go."""
     from compresslib.course.notebooks import fill_release, read_notebook, release_path, solution_path
 
-    kit = tmp_path / "kit"
-    shutil.copytree(ROOT / "compresslib", kit / "compresslib", ignore=shutil.ignore_patterns("__pycache__"))
-    for path in [kit, *kit.rglob("*")]:
-        path.chmod(0o755 if path.is_dir() else 0o644)
+    kit = repository_kit(tmp_path)
     submission = fill_release(read_notebook(release_path(ROOT, "01_soft_targets")),
                               read_notebook(solution_path(ROOT, "01_soft_targets")))
     started = time.monotonic()
@@ -380,10 +386,7 @@ def test_a_capture_report_survives_a_crash_right_after_it(tmp_path):
     """A graded test cell whose visible part segfaults right after its hidden tests reported: is the report
     still received, every time? (When the whole cell ran as one execution, the report left the kernel from a
     background thread and was lost in 7 of 20 runs with three busy processes beside the kernel; CI lost one.)"""
-    kit = tmp_path / "kit"
-    shutil.copytree(ROOT / "compresslib", kit / "compresslib", ignore=shutil.ignore_patterns("__pycache__"))
-    for path in [kit, *kit.rglob("*")]:
-        path.chmod(0o755 if path.is_dir() else 0o644)
+    kit = repository_kit(tmp_path)
     inputs = tmp_path / "inputs.json"
     inputs.write_text(json.dumps({"test_softmax_with_temperature": {"cases": []}}))
     inputs.chmod(0o644)
